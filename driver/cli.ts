@@ -1,0 +1,35 @@
+#!/usr/bin/env node
+import { Command } from 'commander';
+import { DEFAULTS, resolveConfig } from './config.js';
+import { runDaemon } from './daemon.js';
+import { printStatus } from './status-command.js';
+
+const program = new Command('slim').description('Slim: a Docker network plugin whose container TCP runs on host sockets');
+
+program
+  .command('daemon')
+  .description('serve the Docker network and IPAM plugin')
+  .option('--plugin-socket <path>', `plugin socket Docker connects to (env PLUGIN_SOCKET, default ${DEFAULTS.pluginSocket})`)
+  .option('--state-dir <dir>', `where the embedded store keeps state (env STATE_DIR, default ${DEFAULTS.stateDir})`)
+  .option('--advertise-addr <ip>', 'this host\'s underlay address (env ADVERTISE_ADDR, default: detected)')
+  .option('--log-level <level>', `fatal, error, warn, info, debug or trace (env LOG_LEVEL, default ${DEFAULTS.logLevel})`)
+  .option('--scope <scope>', `driver scope: local (standalone engine) or global (swarm) (env SCOPE, default ${DEFAULTS.scope})`)
+  .option('--default-pool <cidr>', `range pools are carved from when no --subnet is given (env DEFAULT_POOL, default ${DEFAULTS.defaultPool})`)
+  .option('--default-pool-size <len>', `prefix length of those pools (env DEFAULT_POOL_SIZE, default ${DEFAULTS.defaultPoolSize})`)
+  .action(async (flags) => {
+    await runDaemon(resolveConfig(flags));
+  });
+
+program
+  .command('status')
+  .description('what the running daemon serves: mode, store, networks, endpoints')
+  .option('--plugin-socket <path>', 'the daemon\'s plugin socket', process.env.PLUGIN_SOCKET || DEFAULTS.pluginSocket)
+  .option('--json', 'print the raw JSON')
+  .action(async (opts: { pluginSocket: string; json?: boolean }) => {
+    await printStatus(opts.pluginSocket, opts.json ?? false);
+  });
+
+program.parseAsync().catch((err: Error) => {
+  process.stderr.write(`slim: ${err.message}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,58 @@
+// Daemon settings. Each has a flag and an environment variable (the managed plugin is configured
+// with `docker plugin set KEY=value`); the flag wins.
+import { parseCidr, type Cidr } from '../ipam/ipv4.js';
+import type { Scope } from './network-driver.js';
+
+export interface DaemonConfig {
+  pluginSocket: string;
+  stateDir: string;
+  /** Underlay address of this host; detected from the interfaces when not given. */
+  advertiseAddr: string | null;
+  logLevel: string;
+  scope: Scope;
+  defaultPools: { range: Cidr; prefix: number };
+}
+
+export interface DaemonFlags {
+  pluginSocket?: string;
+  stateDir?: string;
+  advertiseAddr?: string;
+  logLevel?: string;
+  scope?: string;
+  defaultPool?: string;
+  defaultPoolSize?: string;
+}
+
+export const DEFAULTS = {
+  pluginSocket: '/run/docker/plugins/slim.sock',
+  stateDir: '/var/lib/slim',
+  logLevel: 'info',
+  scope: 'local',
+  defaultPool: '10.208.0.0/12',
+  defaultPoolSize: '24',
+} as const;
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'];
+
+export function resolveConfig(flags: DaemonFlags, env: NodeJS.ProcessEnv = process.env): DaemonConfig {
+  const pick = (flag: string | undefined, envName: string, fallback: string) => flag ?? (env[envName] || fallback);
+  const scope = pick(flags.scope, 'SCOPE', DEFAULTS.scope);
+  if (scope !== 'local' && scope !== 'global') throw new Error(`scope must be "local" or "global", not ${JSON.stringify(scope)}`);
+  const logLevel = pick(flags.logLevel, 'LOG_LEVEL', DEFAULTS.logLevel);
+  if (!LOG_LEVELS.includes(logLevel)) throw new Error(`log level must be one of ${LOG_LEVELS.join(', ')}`);
+  const advertiseAddr = pick(flags.advertiseAddr, 'ADVERTISE_ADDR', '') || null;
+  if (advertiseAddr) parseCidr(`${advertiseAddr}/32`);
+  const range = parseCidr(pick(flags.defaultPool, 'DEFAULT_POOL', DEFAULTS.defaultPool));
+  const prefix = Number(pick(flags.defaultPoolSize, 'DEFAULT_POOL_SIZE', DEFAULTS.defaultPoolSize));
+  if (!Number.isInteger(prefix) || prefix < range.prefix || prefix > 30) {
+    throw new Error(`default pool size must be a prefix length from ${range.prefix} to 30`);
+  }
+  return {
+    pluginSocket: pick(flags.pluginSocket, 'PLUGIN_SOCKET', DEFAULTS.pluginSocket),
+    stateDir: pick(flags.stateDir, 'STATE_DIR', DEFAULTS.stateDir),
+    advertiseAddr,
+    logLevel,
+    scope,
+    defaultPools: { range, prefix },
+  };
+}

@@ -1,0 +1,246 @@
+// NetworkDriver.* handlers: one short method per protocol call. State lives in the store, kernel
+// objects behind the DataPlane; a handler that fails leaves both as they were.
+import type { Logger } from 'pino';
+import type { z } from 'zod';
+import { formatIp, parseCidr, parseIp, contains } from '../ipam/ipv4.js';
+import { LINK_PREFIX, linkName, type DataPlane } from './dataplane/dataplane.js';
+import { MAX_VNI, parseNetworkOptions } from './network-options.js';
+import { PluginError } from './plugin/errors.js';
+import type * as P from './plugin/protocol.js';
+import type { EndpointRecord, NetworkRecord, SlimState } from './store/state.js';
+import type { Store } from './store/store.js';
+
+/** Slim's VNIs start high so they never meet Docker's own overlay VNIs (4096 upward) on a shared VXLAN port. */
+export const VNI_BASE = 0x800000;
+
+export type Scope = 'local' | 'global';
+
+export interface NetworkDriverConfig {
+  scope: Scope;
+  /** MTU for networks that do not set one: underlay MTU − 50 (VXLAN headers). */
+  defaultMtu: number;
+}
+
+export class NetworkDriver {
+  constructor(
+    private readonly store: Store,
+    private readonly dataplane: DataPlane,
+    private readonly config: NetworkDriverConfig,
+    private readonly log: Logger,
+  ) {}
+
+  getCapabilities() {
+    return { Scope: this.config.scope, ConnectivityScope: this.config.scope };
+  }
+
+  async allocateNetwork(req: z.infer<typeof P.allocateNetwork>) {
+    const options = parseNetworkOptions({ 'com.docker.network.generic': req.Options ?? {} });
+    const vni = await this.store.update((state) => {
+      const existing = state.allocatedVnis[req.NetworkID];
+      if (existing !== undefined) return existing;
+      const chosen = options.vni ?? freeVni(state);
+      state.allocatedVnis[req.NetworkID] = chosen;
+      return chosen;
+    });
+    return { Options: { ...options.generic, 'slim.vni': String(vni) } };
+  }
+
+  async freeNetwork(req: z.infer<typeof P.networkOnly>) {
+    await this.store.update((state) => {
+      delete state.allocatedVnis[req.NetworkID];
+    });
+    return {};
+  }
+
+  async createNetwork(req: z.infer<typeof P.createNetwork>) {
+    const options = parseNetworkOptions(req.Options);
+    if (options.ipv6 || (req.IPv6Data?.length ?? 0) > 0) throw new PluginError('Slim does not support IPv6 networks yet');
+    const v4 = req.IPv4Data ?? [];
+    if (v4.length !== 1 || !v4[0]) throw new PluginError(`a Slim network needs exactly one IPv4 subnet, got ${v4.length}`);
+    const subnet = cidrOrFail(v4[0].Pool, 'subnet');
+    const gateway = v4[0].Gateway ? v4[0].Gateway : null;
+    if (gateway) addressInSubnetOrFail(gateway, subnet, 'gateway');
+    await this.store.update(async (state) => {
+      const existing = state.networks[req.NetworkID];
+      if (existing) return this.dataplane.ensureNetwork(existing);
+      const vni = options.vni ?? state.allocatedVnis[req.NetworkID] ?? freeVni(state);
+      const clash = Object.values(state.networks).find((n) => n.vni === vni);
+      if (clash) throw new PluginError(`VNI ${vni} is already used by network ${clash.id}`);
+      const net: NetworkRecord = {
+        id: req.NetworkID,
+        vni,
+        bridge: linkName(LINK_PREFIX.bridge, req.NetworkID),
+        vxlan: linkName(LINK_PREFIX.vxlan, req.NetworkID),
+        mtu: options.mtu ?? this.config.defaultMtu,
+        subnet,
+        gateway,
+        internal: options.internal,
+        options: options.generic,
+      };
+      await this.dataplane.ensureNetwork(net);
+      state.networks[net.id] = net;
+      this.log.info({ network: net.id, vni, subnet, bridge: net.bridge }, 'network created');
+    });
+    return {};
+  }
+
+  async deleteNetwork(req: z.infer<typeof P.networkOnly>) {
+    await this.store.update(async (state) => {
+      const net = state.networks[req.NetworkID];
+      if (!net) return;
+      for (const ep of Object.values(state.endpoints).filter((e) => e.networkId === net.id)) {
+        await this.dataplane.detachEndpoint(ep);
+        delete state.endpoints[ep.id];
+      }
+      await this.dataplane.removeNetwork(net);
+      delete state.networks[net.id];
+      this.log.info({ network: net.id }, 'network deleted');
+    });
+    return {};
+  }
+
+  async createEndpoint(req: z.infer<typeof P.createEndpoint>) {
+    if (req.Interface?.AddressIPv6) throw new PluginError('Slim does not support IPv6 endpoints yet');
+    const address = req.Interface?.Address;
+    if (!address) throw new PluginError('endpoint has no IPv4 address; create the network with --ipam-driver slim or a --subnet');
+    const macGiven = req.Interface?.MacAddress ?? '';
+    if (macGiven && !MAC.test(macGiven)) throw new PluginError(`bad MAC address ${JSON.stringify(macGiven)}`);
+    const ep = await this.store.update((state) => {
+      const net = networkOrFail(state, req.NetworkID);
+      addressInSubnetOrFail(address, net.subnet, 'endpoint address');
+      const existing = state.endpoints[req.EndpointID];
+      if (existing) {
+        if (existing.networkId !== net.id || existing.address !== address) {
+          throw new PluginError(`endpoint ${req.EndpointID} already exists with another network or address`);
+        }
+        return existing;
+      }
+      const record: EndpointRecord = {
+        id: req.EndpointID,
+        networkId: net.id,
+        address,
+        mac: macGiven.toLowerCase() || macFromIp(address),
+        hostVeth: linkName(LINK_PREFIX.hostVeth, req.EndpointID),
+        containerVeth: linkName(LINK_PREFIX.containerVeth, req.EndpointID),
+        sandboxKey: null,
+      };
+      state.endpoints[record.id] = record;
+      return record;
+    });
+    // Fill only what Docker left empty: echoing a field it set is an error on its side.
+    return macGiven ? {} : { Interface: { MacAddress: ep.mac } };
+  }
+
+  async deleteEndpoint(req: z.infer<typeof P.endpointOnly>) {
+    await this.store.update(async (state) => {
+      const ep = state.endpoints[req.EndpointID];
+      if (!ep) return; // cleanup after a crash: unknown endpoints are already gone
+      await this.dataplane.detachEndpoint(ep);
+      delete state.endpoints[ep.id];
+    });
+    return {};
+  }
+
+  async endpointOperInfo(req: z.infer<typeof P.endpointOnly>) {
+    const state = await this.store.read();
+    const ep = endpointOrFail(state, req.EndpointID);
+    return { Value: { address: ep.address, mac: ep.mac, hostVeth: ep.hostVeth, joined: ep.sandboxKey !== null } };
+  }
+
+  async join(req: z.infer<typeof P.join>) {
+    const ep = await this.store.update(async (state) => {
+      const net = networkOrFail(state, req.NetworkID);
+      const ep = endpointOrFail(state, req.EndpointID);
+      await this.dataplane.attachEndpoint(net, ep);
+      ep.sandboxKey = req.SandboxKey;
+      return ep;
+    });
+    // No Gateway: the overlay is not routed by the host. Docker then attaches docker_gwbridge for
+    // outside access (unless the network is --internal), as with its own overlay driver.
+    return {
+      InterfaceName: { SrcName: ep.containerVeth, DstPrefix: 'eth' },
+      StaticRoutes: [],
+      DisableGatewayService: false,
+    };
+  }
+
+  async leave(req: z.infer<typeof P.endpointOnly>) {
+    await this.store.update(async (state) => {
+      const ep = state.endpoints[req.EndpointID];
+      if (!ep) return;
+      // Docker moves the container end back to the host namespace when the sandbox goes away.
+      await this.dataplane.detachEndpoint(ep);
+      ep.sandboxKey = null;
+    });
+    return {};
+  }
+
+  async status() {
+    const state = await this.store.read();
+    return {
+      scope: this.config.scope,
+      networks: Object.values(state.networks),
+      endpoints: Object.values(state.endpoints),
+    };
+  }
+
+  /** After a restart: recreate missing network devices and drop links no record owns. */
+  async reconcile(): Promise<void> {
+    const state = await this.store.read();
+    const keep = new Set<string>();
+    for (const net of Object.values(state.networks)) {
+      await this.dataplane.ensureNetwork(net);
+      keep.add(net.bridge).add(net.vxlan);
+    }
+    for (const ep of Object.values(state.endpoints)) if (ep.sandboxKey) keep.add(ep.hostVeth);
+    const removed = await this.dataplane.removeStrayLinks(keep);
+    if (removed.length) this.log.warn({ removed }, 'removed links left by an earlier run');
+  }
+}
+
+const MAC = /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/;
+
+/** Locally administered MAC derived from the IPv4 address, as Docker does: 02:42:a:b:c:d. */
+function macFromIp(address: string): string {
+  const ip = parseIp(address.split('/')[0] ?? '');
+  const bytes = [0x02, 0x42, ip >>> 24, (ip >>> 16) & 255, (ip >>> 8) & 255, ip & 255];
+  return bytes.map((b) => b.toString(16).padStart(2, '0')).join(':');
+}
+
+function freeVni(state: SlimState): number {
+  const used = new Set([...Object.values(state.networks).map((n) => n.vni), ...Object.values(state.allocatedVnis)]);
+  for (let vni = VNI_BASE; vni <= MAX_VNI; vni++) if (!used.has(vni)) return vni;
+  throw new PluginError('no free VNI left');
+}
+
+function networkOrFail(state: SlimState, id: string): NetworkRecord {
+  const net = state.networks[id];
+  if (!net) throw new PluginError(`network ${id} is not a Slim network on this host`);
+  return net;
+}
+
+function endpointOrFail(state: SlimState, id: string): EndpointRecord {
+  const ep = state.endpoints[id];
+  if (!ep) throw new PluginError(`endpoint ${id} is not known to Slim on this host`);
+  return ep;
+}
+
+function cidrOrFail(text: string, what: string): string {
+  try {
+    const c = parseCidr(text, true);
+    return `${formatIp(c.base)}/${c.prefix}`;
+  } catch (err) {
+    throw new PluginError(`bad ${what}: ${(err as Error).message}`);
+  }
+}
+
+function addressInSubnetOrFail(address: string, subnet: string, what: string): void {
+  let ip: number;
+  try {
+    parseCidr(address, true);
+    ip = parseIp(address.split('/')[0] ?? '');
+  } catch (err) {
+    throw new PluginError(`bad ${what} ${JSON.stringify(address)}: expected ip/len (${(err as Error).message})`);
+  }
+  if (!contains(parseCidr(subnet), ip)) throw new PluginError(`${what} ${address} is outside the network's subnet ${subnet}`);
+}

@@ -1,0 +1,54 @@
+// The cluster state: everything Slim needs to serve again after a restart, since Docker re-sends
+// nothing. One document, versioned; every store backend holds exactly this shape.
+
+export interface NetworkRecord {
+  id: string;
+  vni: number;
+  /** Kernel object names on this host. */
+  bridge: string;
+  vxlan: string;
+  mtu: number;
+  /** IPv4 subnet ("10.1.0.0/24") and gateway ("10.1.0.1/24", reserved, not configured on the host). */
+  subnet: string;
+  gateway: string | null;
+  internal: boolean;
+  /** The `-o key=value` options as the user gave them. */
+  options: Record<string, string>;
+}
+
+export interface EndpointRecord {
+  id: string;
+  networkId: string;
+  /** "ip/len" */
+  address: string;
+  mac: string;
+  hostVeth: string;
+  containerVeth: string;
+  /** The container's network namespace path, set while joined. */
+  sandboxKey: string | null;
+}
+
+export interface PoolRecord {
+  id: string;
+  addressSpace: string;
+  pool: string;
+  /** --ip-range: dynamic addresses come from here; explicit ones from the whole pool. */
+  subPool: string | null;
+  /** True when the caller named the pool; false for pools Slim chose from its default range. */
+  explicit: boolean;
+  /** Allocated addresses (dotted quads), gateway included. */
+  allocated: string[];
+}
+
+export interface SlimState {
+  version: 1;
+  networks: Record<string, NetworkRecord>;
+  endpoints: Record<string, EndpointRecord>;
+  pools: Record<string, PoolRecord>;
+  /** VNIs handed out by AllocateNetwork (swarm manager) keyed by network ID. */
+  allocatedVnis: Record<string, number>;
+}
+
+export function emptyState(): SlimState {
+  return { version: 1, networks: {}, endpoints: {}, pools: {}, allocatedVnis: {} };
+}
