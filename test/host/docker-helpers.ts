@@ -1,0 +1,61 @@
+// Small helpers over a test host's docker CLI, shared by the host-tier tests.
+import type { Host } from '../harness/world.js';
+
+export const BUSYBOX = 'slim-test/busybox:latest';
+export const DEBIAN = 'slim-test/debian:latest';
+
+/** TCP echo on 7000 and UDP echo on 7001, both with socat. */
+export const ECHO_SERVER = ['sh', '-c', 'socat TCP-LISTEN:7000,fork,reuseaddr EXEC:cat & exec socat UDP-RECVFROM:7001,fork EXEC:cat'];
+
+export async function createSlimNetwork(host: Host, name: string, args: string[] = []): Promise<string> {
+  const { stdout } = await host.docker(['network', 'create', '-d', 'slim', '--ipam-driver', 'slim', ...args, name]);
+  return stdout.trim();
+}
+
+export async function runDetached(host: Host, name: string, args: string[], cmd: string[] = ECHO_SERVER): Promise<void> {
+  // A short stop timeout: the servers run as PID 1 and ignore SIGTERM, and dockerd restarts wait for them.
+  await host.docker(['run', '-d', '--name', name, '--stop-timeout', '2', ...args, DEBIAN, ...cmd]);
+}
+
+export async function execIn(host: Host, container: string, script: string, allowFail = false) {
+  return host.docker(['exec', container, 'sh', '-c', script], { allowFail, timeoutMs: 30_000 });
+}
+
+/** Sends a line over TCP (or UDP) with socat and returns what came back. */
+export async function echoOver(host: Host, from: string, target: string, proto: 'TCP' | 'UDP', allowFail = false) {
+  const port = proto === 'TCP' ? 7000 : 7001;
+  const r = await execIn(host, from, `echo hello-${proto} | timeout 10 socat -t 2 - ${proto}:${target}:${port}`, allowFail);
+  return r.stdout.trim();
+}
+
+export async function containerIp(host: Host, container: string, network: string): Promise<string> {
+  const { stdout } = await host.docker(['inspect', '-f', `{{(index .NetworkSettings.Networks "${network}").IPAddress}}`, container]);
+  return stdout.trim();
+}
+
+/** Kernel links in the host's namespace that Slim names (bridges, VXLAN devices, veths). */
+export async function slimLinks(host: Host): Promise<string[]> {
+  const { stdout } = await host.run(['ip', '-j', 'link', 'show']);
+  return (JSON.parse(stdout) as { ifname: string }[]).map((l) => l.ifname).filter((n) => /^sl[bxvc]-/.test(n));
+}
+
+export async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await probe();
+      if (value) return value;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+export async function removeAllContainers(host: Host): Promise<void> {
+  const { stdout } = await host.docker(['ps', '-aq']);
+  const ids = stdout.split('\n').filter(Boolean);
+  if (ids.length) await host.docker(['rm', '-f', ...ids]);
+}

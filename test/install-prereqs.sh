@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs what Slim's tests and demo need on a fresh Debian 12 machine (as root), then the npm
+# dependencies and the build. Safe to run again: it installs only what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(
+  docker.io containerd runc iptables iproute2 # a real dockerd per test host
+  busybox-static debootstrap                  # offline test images
+  etcd-server etcd-client                     # cluster state for multi-host (issue 3)
+)
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "installing Debian packages: ${missing[*]}"
+  apt-get update -q
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund
+fi
+npm run build --silent

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# `npm test`: builds, runs the unit tests, then the host tier (as root: network-namespace hosts
+# with their own dockerd), one file at a time, then checks nothing was left behind.
+# Ends with one line "N passed, N failed" summed over every ava run.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+npm run build --silent || { echo "0 passed, 1 failed"; exit 1; }
+
+passed=0
+failed=0
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+
+count() { grep -Eo "[0-9]+ $1" "$log" | awk '{s += $1} END {print s + 0}'; }
+
+run_ava() {
+  : >"$log"
+  npx ava "$@" 2>&1 | tee "$log"
+  local rc=${PIPESTATUS[0]}
+  local p f
+  p=$(count 'tests? passed')
+  f=$(($(count 'tests? failed') + $(count 'uncaught exceptions?') + $(count 'unhandled rejections?') + $(count 'tests? remained pending')))
+  # ava exited non-zero without counting a failure (a file crashed or timed out): count it.
+  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+  passed=$((passed + p))
+  failed=$((failed + f))
+}
+
+run_ava test/unit
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "SKIPPED: host tier (needs root for network namespaces and dockerd)"
+else
+  # Images are built once per run (and cached across runs), before any test's timeout starts.
+  npx tsx test/harness/build-images.ts || failed=$((failed + 1))
+  run_ava --serial --concurrency 1 test/host
+  run_ava test/final
+fi
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
