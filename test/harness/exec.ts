@@ -122,7 +122,7 @@ export async function waitGone(pid: number, timeoutMs: number): Promise<boolean>
   return !isAlive(pid) || isZombie(pid);
 }
 
-function isZombie(pid: number): boolean {
+export function isZombie(pid: number): boolean {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
