@@ -16,9 +16,11 @@ export interface ExecResult {
   code: number;
 }
 
-// dockerd, iptables, ip and friends live in sbin; /usr/local/bin holds a newer docker client
-// that must never be picked up by accident.
-export const SYSTEM_PATH = '/usr/sbin:/usr/bin:/sbin:/bin';
+// dockerd, iptables, ip and friends live in sbin, and /usr/local/bin holds a newer docker client
+// that must never be picked up by accident: system directories first, the caller's PATH after.
+export const SYSTEM_PATH = ['/usr/sbin', '/usr/bin', '/sbin', '/bin', ...(process.env.PATH ?? '').split(':')]
+  .filter((d, i, all) => d && all.indexOf(d) === i)
+  .join(':');
 
 const DEFAULT_TIMEOUT_MS = 60_000;
 const MAX_BUFFER = 64 * 1024 * 1024;
@@ -94,6 +96,19 @@ export function execSyncQuiet(cmd: string, args: readonly string[], timeoutMs = 
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** true if p settles within ms; the timer is cleared so it cannot keep the process alive */
+export async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<boolean>((r) => {
+    timer = setTimeout(() => r(false), ms);
+  });
+  try {
+    return await Promise.race([p.then(() => true, () => true), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 export function isAlive(pid: number): boolean {
   try {

@@ -3,7 +3,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
-import { exec, isAlive, signal, sleep, SYSTEM_PATH, waitGone, type ExecOptions, type ExecResult } from './exec.js';
+import { exec, isAlive, settlesWithin, signal, sleep, SYSTEM_PATH, waitGone, type ExecOptions, type ExecResult } from './exec.js';
 import { processesMentioning } from './objects.js';
 
 export interface HostConfig {
@@ -196,7 +196,7 @@ export class Host {
     if (!child?.pid) return;
     const pid = child.pid;
     signal(pid, 'SIGTERM');
-    const gone = await Promise.race([this.dockerdExit!.then(() => true), sleep(DOCKERD_STOP_MS).then(() => false)]);
+    const gone = await settlesWithin(this.dockerdExit!, DOCKERD_STOP_MS);
     if (!gone) {
       signal(pid, 'SIGKILL');
       await waitGone(pid, 5_000);

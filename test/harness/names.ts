@@ -24,6 +24,7 @@ export const netnsName = (runId: string, host: string): string => `${tag(runId)}
 export const cgroupParent = (runId: string, host: string): string => `${tag(runId)}${host}`;
 
 export function worldDirName(runId: string, name?: string): string {
-  const safe = (name ?? '').replace(/[^A-Za-z0-9_.-]/g, '-').slice(0, 40);
+  // Short: unix socket paths below it (plugin socket, containerd) must stay under 108 bytes.
+  const safe = (name ?? '').replace(/[^A-Za-z0-9_.-]/g, '-').slice(0, 20);
   return safe ? `${tag(runId)}-${safe}` : tag(runId);
 }
