@@ -1,7 +1,7 @@
 // Finds the harness's kernel objects, processes, mounts and directories by name pattern alone.
 // Synchronous on purpose: the process-exit cleanup path cannot await.
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SYSTEM_PATH } from './exec.js';
 import { BASE_DIR, PREFIX, RUN_ID_RE } from './names.js';
@@ -174,21 +174,4 @@ export function processesMentioning(dirs: string[]): ProcInfo[] {
     if (dirs.some((d) => cmdline.includes(`${d}/`) || cmdline.endsWith(d))) found.push({ pid, cmdline });
   }
   return found;
-}
-
-/** Namespace inode of a process, e.g. "net:[4026532177]"; '' when gone. */
-export function nsOf(pid: number | 'self', kind: 'net' | 'mnt'): string {
-  try {
-    return readlinkSync(`/proc/${pid}/ns/${kind}`);
-  } catch {
-    return '';
-  }
-}
-
-export function isDir(p: string): boolean {
-  try {
-    return existsSync(p) && statSync(p).isDirectory();
-  } catch {
-    return false;
-  }
 }

@@ -52,10 +52,10 @@ export class World {
     installExitHandlers();
     const runId = newRunId();
     const dir = join(BASE_DIR, worldDirName(runId, opts.name));
-    mkdirSync(dir, { recursive: true });
-    // Registered before anything exists so that a failure half-way is still cleaned up.
-    let world: World | undefined;
+    // Registered before anything exists so that an exit half-way through is still cleaned up.
     pendingRuns.add(runId);
+    mkdirSync(dir, { recursive: true });
+    let world: World | undefined;
     try {
       const underlay = await createUnderlay(runId);
       world = new World(runId, dir, underlay);
@@ -76,7 +76,12 @@ export class World {
         world.hosts.push(host);
         await host.createMountNs();
       }
-      if (opts.startDockerd !== false) await Promise.all(world.hosts.map((h) => h.startDockerd()));
+      if (opts.startDockerd !== false) {
+        // allSettled: destroy() must not race a start-up that is still polling.
+        const started = await Promise.allSettled(world.hosts.map((h) => h.startDockerd()));
+        const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+        if (failed) throw failed.reason;
+      }
       return world;
     } catch (e) {
       if (world) await world.destroy();
