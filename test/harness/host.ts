@@ -1,5 +1,5 @@
-// One test "host": a named netns on the World's bridge plus a persistent mount namespace in which
-// its dockerd (and anything started with spawnInHost) runs.
+// One test "host": a named netns on the World's bridge plus persistent mount and UTS namespaces in
+// which its dockerd (and anything started with spawnInHost) runs.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
@@ -50,6 +50,8 @@ export class Host {
   readonly dockerdLog: string;
   /** bind mount of this host's mount namespace (nsenter --mount=…) */
   readonly mountNs: string;
+  /** bind mount of this host's UTS namespace: its hostname is the host's name */
+  readonly utsNs: string;
   /** private /etc/docker of this host (daemon.json, key.json, plugins/*.spec) */
   readonly etcDocker: string;
   readonly cgroupParent: string;
@@ -80,6 +82,7 @@ export class Host {
     this.clientConfig = join(cfg.dir, 'docker-client');
     this.nsDir = join(cfg.dir, 'ns');
     this.mountNs = join(this.nsDir, 'mnt');
+    this.utsNs = join(this.nsDir, 'uts');
   }
 
   /**
@@ -87,7 +90,7 @@ export class Host {
    * keeps seeing what dockerd mounts (container netns files at SandboxKey, the plugin dir).
    * Propagation "slave": new netns under /run/netns still show up inside, nothing leaks out.
    */
-  async createMountNs(): Promise<void> {
+  async createNamespaces(): Promise<void> {
     for (const d of [this.pluginDir, this.etcDocker, this.dataRoot, this.execRoot, this.clientConfig, this.nsDir]) {
       mkdirSync(d, { recursive: true });
     }
@@ -96,14 +99,16 @@ export class Host {
     await exec('mount', ['--bind', this.nsDir, this.nsDir]);
     await exec('mount', ['--make-private', this.nsDir]);
     writeFileSync(this.mountNs, '');
+    writeFileSync(this.utsNs, '');
+    // Own hostname: dockerd reports it as the node name, and swarm placement uses it.
     const setup =
-      'set -e; mkdir -p /run/docker/plugins /etc/docker; mount --bind "$1" /run/docker/plugins; mount --bind "$2" /etc/docker';
-    await exec('unshare', [`--mount=${this.mountNs}`, '--propagation', 'slave', '--', 'sh', '-c', setup, 'sh', this.pluginDir, this.etcDocker]);
+      'set -e; mkdir -p /run/docker/plugins /etc/docker; mount --bind "$1" /run/docker/plugins; mount --bind "$2" /etc/docker; hostname "$3"';
+    await exec('unshare', [`--mount=${this.mountNs}`, `--uts=${this.utsNs}`, '--propagation', 'slave', '--', 'sh', '-c', setup, 'sh', this.pluginDir, this.etcDocker, this.name]);
   }
 
   /** argv prefix that runs a command on this host (its netns and mount namespace). */
   enterArgs(): string[] {
-    return ['nsenter', `--net=${this.netnsPath}`, `--mount=${this.mountNs}`, '--'];
+    return ['nsenter', `--net=${this.netnsPath}`, `--mount=${this.mountNs}`, `--uts=${this.utsNs}`, '--'];
   }
 
   docker(args: string[], opts: CommandOptions = {}): Promise<ExecResult> {

@@ -74,7 +74,7 @@ export class World {
           dockerdArgs: opts.dockerdArgs ?? [],
         });
         world.hosts.push(host);
-        await host.createMountNs();
+        await host.createNamespaces();
       }
       if (opts.startDockerd !== false) {
         // allSettled: destroy() must not race a start-up that is still polling.

@@ -28,6 +28,7 @@ test.serial('each host has its own dockerd', async (t) => {
   t.is(root2, `${h2.dir}/data`);
   t.regex((await h1.docker(['images', '--format', '{{.Repository}}'])).stdout, /slim-test\/busybox/);
   t.is((await h2.docker(['ps', '-aq'])).stdout.trim(), '');
+  t.is((await h2.docker(['info', '--format', '{{.Name}}'])).stdout.trim(), 'h2', 'own hostname (swarm node name)');
 });
 
 test.serial('a busybox container on the default bridge runs', async (t) => {
