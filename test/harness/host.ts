@@ -106,9 +106,10 @@ export class Host {
     await exec('unshare', [`--mount=${this.mountNs}`, `--uts=${this.utsNs}`, '--propagation', 'slave', '--', 'sh', '-c', setup, 'sh', this.pluginDir, this.etcDocker, this.name]);
   }
 
-  /** argv prefix that runs a command on this host (its netns and mount namespace). */
+  /** argv prefix that runs a command on this host (its netns, mount and UTS namespaces). */
   enterArgs(): string[] {
-    return ['nsenter', `--net=${this.netnsPath}`, `--mount=${this.mountNs}`, `--uts=${this.utsNs}`, '--'];
+    // Entering a mount namespace resets the working directory to "/": keep the caller's.
+    return ['nsenter', `--net=${this.netnsPath}`, `--mount=${this.mountNs}`, `--uts=${this.utsNs}`, `--wd=${process.cwd()}`, '--'];
   }
 
   docker(args: string[], opts: CommandOptions = {}): Promise<ExecResult> {

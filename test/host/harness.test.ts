@@ -47,6 +47,7 @@ test.serial('hosts reach each other over the underlay, and nothing else', async 
   t.regex(ping.stdout, /1 packets received/);
   const routes = await h1.run(['ip', '-4', 'route', 'show']);
   t.notRegex(routes.stdout, /^default/m, 'no default route on a test host');
+  t.is((await h1.run(['pwd'])).stdout.trim(), process.cwd(), 'commands keep the working directory');
 });
 
 test.serial('a daemon spawned in a host sees its netns and its dockerd mounts', async (t) => {
