@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { EndpointRecord, NetworkRecord } from '../store/state.js';
-import { isSlimLink, type DataPlane } from './dataplane.js';
+import { isSlimLink, LINK_PREFIX, type DataPlane } from './dataplane.js';
+import { allowWithinBridge, bridgesWithRules, removeBridgeRule } from './firewall.js';
 import { ip, ipJson, isMissingDevice } from './ip.js';
 
 export const VXLAN_PORT = 4789;
@@ -40,6 +41,7 @@ export class LinuxBridgeDataPlane implements DataPlane {
       }
       await ip(['link', 'set', net.vxlan, 'master', net.bridge, 'up']);
       await ip(['link', 'set', net.bridge, 'up']);
+      await allowWithinBridge(net.bridge);
     } catch (err) {
       for (const name of created.reverse()) await this.deleteLink(name);
       throw err;
@@ -49,6 +51,7 @@ export class LinuxBridgeDataPlane implements DataPlane {
   async removeNetwork(net: NetworkRecord): Promise<void> {
     await this.deleteLink(net.vxlan);
     await this.deleteLink(net.bridge);
+    await removeBridgeRule(net.bridge);
   }
 
   async attachEndpoint(net: NetworkRecord, ep: EndpointRecord): Promise<void> {
@@ -73,6 +76,12 @@ export class LinuxBridgeDataPlane implements DataPlane {
     const links = await ipJson<LinkInfo[]>(['link', 'show']);
     const stray = links.map((l) => l.ifname).filter((n) => isSlimLink(n) && !keep.has(n));
     for (const name of stray) await this.deleteLink(name);
+    for (const bridge of await bridgesWithRules()) {
+      if (bridge.startsWith(LINK_PREFIX.bridge) && !keep.has(bridge)) {
+        await removeBridgeRule(bridge);
+        stray.push(`iptables rule for ${bridge}`);
+      }
+    }
     return stray;
   }
 

@@ -113,13 +113,13 @@ test.serial('two Slim networks are isolated from each other', async (t) => {
 test.serial('removing containers and the network removes every kernel object and allocation', async (t) => {
   const { h1, slim } = t.context;
   await createSlimNetwork(h1, 'net1', ['--subnet', '10.61.0.0/24']);
-  await runDetached(h1, 'a', ['--network', 'net1']);
-  await runDetached(h1, 'b', ['--network', 'net1']);
+  await runDetached(h1, 'alpha', ['--network', 'net1']);
+  await runDetached(h1, 'bravo', ['--network', 'net1']);
   t.is((await slim.status()).endpoints.length, 2);
   t.true((await slimLinks(h1)).length >= 4, 'bridge, vxlan and two host veths exist while running');
-  await h1.docker(['rm', '-f', 'a']);
+  await h1.docker(['rm', '-f', 'alpha']);
   t.is((await slim.status()).endpoints.length, 1, 'container removal deletes its endpoint');
-  await h1.docker(['rm', '-f', 'b']);
+  await h1.docker(['rm', '-f', 'bravo']);
   await h1.docker(['network', 'rm', 'net1']);
   t.deepEqual(await slimLinks(h1), []);
   const status = await slim.status();
@@ -140,7 +140,7 @@ test.serial('without --subnet each network gets its own pool from Slim', async (
 test.serial('slim status reads the daemon: mode, store, networks and endpoints', async (t) => {
   const { h1, slim } = t.context;
   await createSlimNetwork(h1, 'net1', ['--subnet', '10.61.0.0/24']);
-  await runDetached(h1, 'a', ['--network', 'net1'], ['sleep', 'infinity']);
+  await runDetached(h1, 'alpha', ['--network', 'net1'], ['sleep', 'infinity']);
   const { stdout } = await h1.run(['node', SLIM_CLI, 'status', '--plugin-socket', slim.socket]);
   t.regex(stdout, /mode: +trusted/);
   t.regex(stdout, /store: +embedded/);
