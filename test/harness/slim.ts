@@ -3,6 +3,7 @@ import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ChildProcess } from 'node:child_process';
+import { waitGone } from './exec.js';
 import { callPlugin } from '../../driver/plugin/client.js';
 import type { EndpointRecord, NetworkRecord, SlimState } from '../../driver/store/state.js';
 import type { Host } from './world.js';
@@ -66,12 +67,12 @@ export class SlimDaemon {
   /** Kills the daemon (SIGKILL by default, as a crash would) and waits until it is gone. */
   async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<number | null> {
     const proc = this.proc;
-    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return proc?.exitCode ?? null;
-    const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
-    proc.kill(signal);
-    const code = await exited;
     this.proc = null;
-    return code;
+    if (!proc?.pid || proc.exitCode !== null || proc.signalCode !== null) return proc?.exitCode ?? null;
+    proc.kill(signal);
+    // Poll rather than await 'exit': the child is unref'd, and a lone listener keeps no test alive.
+    if (!(await waitGone(proc.pid, 15_000))) throw new Error(`slim daemon ${proc.pid} did not exit on ${signal}`);
+    return proc.exitCode;
   }
 
   async status(): Promise<SlimStatus> {

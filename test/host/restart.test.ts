@@ -20,6 +20,12 @@ test.after.always(async (t) => {
   await t.context.world?.destroy();
 });
 
+test.afterEach.always(async (t) => {
+  await removeAllContainers(t.context.h1);
+  const { stdout } = await t.context.h1.docker(['network', 'ls', '--filter', 'driver=slim', '-q']);
+  for (const id of stdout.split('\n').filter(Boolean)) await t.context.h1.docker(['network', 'rm', id], { allowFail: true });
+});
+
 test.serial('after kill -9 of the daemon: traffic flows, new containers join, network rm works', async (t) => {
   const { h1, slim } = t.context;
   await createSlimNetwork(h1, 'net1', ['--subnet', '10.71.0.0/24']);
