@@ -13,6 +13,8 @@ export interface HostConfig {
   dir: string;
   cgroupParent: string;
   dockerdArgs: string[];
+  /** The resolver containers get: the test bridge's own address, where nothing answers on port 53. */
+  nameserver: string;
 }
 
 export type CommandOptions = Pick<ExecOptions, 'timeoutMs' | 'input' | 'allowFail'>;
@@ -60,6 +62,7 @@ export class Host {
   private readonly pidFile: string;
   private readonly clientConfig: string;
   private readonly dockerdArgs: string[];
+  private readonly nameserver: string;
   private dockerd: ChildProcess | undefined;
   private dockerdExit: Promise<void> | undefined;
   private readonly spawned = new Set<ChildProcess>();
@@ -72,6 +75,7 @@ export class Host {
     this.dir = cfg.dir;
     this.cgroupParent = cfg.cgroupParent;
     this.dockerdArgs = cfg.dockerdArgs;
+    this.nameserver = cfg.nameserver;
     this.pluginDir = join(cfg.dir, 'plugins');
     this.etcDocker = join(cfg.dir, 'etc-docker');
     this.dataRoot = join(cfg.dir, 'data');
@@ -98,12 +102,15 @@ export class Host {
     // the namespace it names.
     await exec('mount', ['--bind', this.nsDir, this.nsDir]);
     await exec('mount', ['--make-private', this.nsDir]);
+    // dockerd forwards names it does not know to the host's resolvers: keep those queries on
+    // the test bridge (refused at once) instead of the machine's real nameserver.
+    writeFileSync(join(this.dir, 'resolv.conf'), `nameserver ${this.nameserver}\n`);
     writeFileSync(this.mountNs, '');
     writeFileSync(this.utsNs, '');
     // Own hostname: dockerd reports it as the node name, and swarm placement uses it.
     const setup =
-      'set -e; mkdir -p /run/docker/plugins /etc/docker; mount --bind "$1" /run/docker/plugins; mount --bind "$2" /etc/docker; hostname "$3"';
-    await exec('unshare', [`--mount=${this.mountNs}`, `--uts=${this.utsNs}`, '--propagation', 'slave', '--', 'sh', '-c', setup, 'sh', this.pluginDir, this.etcDocker, this.name]);
+      'set -e; mkdir -p /run/docker/plugins /etc/docker; mount --bind "$1" /run/docker/plugins; mount --bind "$2" /etc/docker; mount --bind "$4" /etc/resolv.conf; hostname "$3"';
+    await exec('unshare', [`--mount=${this.mountNs}`, `--uts=${this.utsNs}`, '--propagation', 'slave', '--', 'sh', '-c', setup, 'sh', this.pluginDir, this.etcDocker, this.name, join(this.dir, 'resolv.conf')]);
   }
 
   /** argv prefix that runs a command on this host (its netns, mount and UTS namespaces). */

@@ -72,6 +72,7 @@ export class World {
           dir: join(dir, name),
           cgroupParent: cgroupParent(runId, name),
           dockerdArgs: opts.dockerdArgs ?? [],
+          nameserver: underlay.bridgeAddr,
         });
         world.hosts.push(host);
         await host.createNamespaces();
