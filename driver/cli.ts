@@ -14,6 +14,8 @@ program
   .option('--advertise-addr <ip>', 'this host\'s underlay address (env ADVERTISE_ADDR, default: detected)')
   .option('--log-level <level>', `fatal, error, warn, info, debug or trace (env LOG_LEVEL, default ${DEFAULTS.logLevel})`)
   .option('--scope <scope>', `driver scope: local (standalone engine) or global (swarm) (env SCOPE, default ${DEFAULTS.scope})`)
+  .option('--store <spec>', `cluster state: embedded, or etcd://HOST:PORT[,HOST:PORT…] for many hosts (env STORE, default ${DEFAULTS.store})`)
+  .option('--host-ttl <seconds>', `how long a dead host's endpoints stay reachable in etcd (env HOST_TTL, default ${DEFAULTS.hostTtl})`)
   .option('--default-pool <cidr>', `range pools are carved from when no --subnet is given (env DEFAULT_POOL, default ${DEFAULTS.defaultPool})`)
   .option('--default-pool-size <len>', `prefix length of those pools (env DEFAULT_POOL_SIZE, default ${DEFAULTS.defaultPoolSize})`)
   .action(async (flags) => {

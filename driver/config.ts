@@ -10,6 +10,10 @@ export interface DaemonConfig {
   advertiseAddr: string | null;
   logLevel: string;
   scope: Scope;
+  /** "embedded" (the state file) or etcd://HOST:PORT[,HOST:PORT…]. */
+  store: string;
+  /** Seconds until a dead host's record expires from etcd and its endpoints are forgotten. */
+  hostTtl: number;
   defaultPools: { range: Cidr; prefix: number };
 }
 
@@ -19,6 +23,8 @@ export interface DaemonFlags {
   advertiseAddr?: string;
   logLevel?: string;
   scope?: string;
+  store?: string;
+  hostTtl?: string;
   defaultPool?: string;
   defaultPoolSize?: string;
 }
@@ -28,6 +34,8 @@ export const DEFAULTS = {
   stateDir: '/var/lib/slim',
   logLevel: 'info',
   scope: 'local',
+  store: 'embedded',
+  hostTtl: '10',
   defaultPool: '10.208.0.0/12',
   defaultPoolSize: '24',
 } as const;
@@ -47,12 +55,16 @@ export function resolveConfig(flags: DaemonFlags, env: NodeJS.ProcessEnv = proce
   if (!Number.isInteger(prefix) || prefix < range.prefix || prefix > 30) {
     throw new Error(`default pool size must be a prefix length from ${range.prefix} to 30`);
   }
+  const hostTtl = Number(pick(flags.hostTtl, 'HOST_TTL', DEFAULTS.hostTtl));
+  if (!Number.isInteger(hostTtl) || hostTtl < 2 || hostTtl > 3600) throw new Error('host TTL must be a whole number of seconds from 2 to 3600');
   return {
     pluginSocket: pick(flags.pluginSocket, 'PLUGIN_SOCKET', DEFAULTS.pluginSocket),
     stateDir: pick(flags.stateDir, 'STATE_DIR', DEFAULTS.stateDir),
     advertiseAddr,
     logLevel,
     scope,
+    store: pick(flags.store, 'STORE', DEFAULTS.store),
+    hostTtl,
     defaultPools: { range, prefix },
   };
 }

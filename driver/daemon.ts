@@ -1,16 +1,19 @@
 // The Slim daemon: listens on the plugin socket first (Docker gives up on a plugin that does not
 // answer), then does the slower start-up work; requests wait for it to finish.
 import { promises as fs } from 'node:fs';
+import os from 'node:os';
 import type { Server } from 'node:http';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { IpamDriver } from '../ipam/ipam-driver.js';
 import type { DaemonConfig } from './config.js';
 import { detectAdvertiseAddr, LinuxBridgeDataPlane } from './dataplane/linux-bridge.js';
+import { loadHostId } from './host-identity.js';
 import { NetworkDriver } from './network-driver.js';
+import { Forwarder } from './overlay/forwarder.js';
 import { pluginRoutes, type Handler } from './plugin/routes.js';
 import { createPluginApp } from './plugin/server.js';
 import { claimSocketPath } from './plugin/socket.js';
-import { EmbeddedStore } from './store/embedded.js';
+import { openStore } from './store/open-store.js';
 import type { Store } from './store/store.js';
 
 const VXLAN_OVERHEAD = 50;
@@ -36,9 +39,11 @@ export async function runDaemon(config: DaemonConfig): Promise<void> {
   log.info({ socket: config.pluginSocket }, 'listening on the plugin socket');
 
   let store: Store | undefined;
+  let forwarder: Forwarder | undefined;
   const stop = async (signal: string) => {
     log.info({ signal }, 'shutting down');
     server.close();
+    forwarder?.stop();
     await store?.close();
     await fs.rm(config.pluginSocket, { force: true });
     process.exit(0);
@@ -47,26 +52,10 @@ export async function runDaemon(config: DaemonConfig): Promise<void> {
   process.once('SIGINT', () => void stop('SIGINT'));
 
   try {
-    store = await EmbeddedStore.open(config.stateDir);
-    const advertiseAddr = config.advertiseAddr ?? (await detectAdvertiseAddr());
-    const dataplane = new LinuxBridgeDataPlane(log, advertiseAddr);
-    const underlayMtu = advertiseAddr ? await dataplane.underlayMtu(advertiseAddr) : FALLBACK_UNDERLAY_MTU;
-    const network = new NetworkDriver(store, dataplane, { scope: config.scope, defaultMtu: underlayMtu - VXLAN_OVERHEAD }, log);
-    const ipam = new IpamDriver(store, config.defaultPools, log);
-    await network.reconcile();
-    const statusStore = store;
-    const status = async () => ({
-      mode: 'trusted',
-      modeNote: 'no kernel enforcement: containers holding host sockets are trusted (secure mode is not built yet)',
-      store: statusStore.description,
-      advertiseAddr,
-      underlayMtu,
-      pid: process.pid,
-      ...(await network.status()),
-    });
-    ready(pluginRoutes(network, ipam, status));
-    log.info({ store: store.description, advertiseAddr, scope: config.scope, mode: 'trusted' }, 'ready');
-    log.warn('trusted mode: no kernel enforcement is active; any container given host sockets is trusted with them');
+    const started = await start(config, log);
+    store = started.store;
+    forwarder = started.forwarder;
+    ready(started.routes);
   } catch (err) {
     failed(err as Error);
     log.fatal({ err }, 'start-up failed');
@@ -76,3 +65,30 @@ export async function runDaemon(config: DaemonConfig): Promise<void> {
   }
 }
 
+async function start(config: DaemonConfig, log: Logger) {
+  const hostId = await loadHostId(config.stateDir);
+  const store = await openStore(config.store, config.stateDir, config.hostTtl, log);
+  const advertiseAddr = config.advertiseAddr ?? (await detectAdvertiseAddr());
+  if (!advertiseAddr && config.store !== 'embedded') throw new Error('no underlay address found: pass --advertise-addr (ADVERTISE_ADDR)');
+  const dataplane = new LinuxBridgeDataPlane(log, advertiseAddr);
+  const underlayMtu = advertiseAddr ? await dataplane.underlayMtu(advertiseAddr) : FALLBACK_UNDERLAY_MTU;
+  const forwarder = new Forwarder(store, dataplane, hostId, log);
+  const network = new NetworkDriver(store, dataplane, { scope: config.scope, hostId, defaultMtu: underlayMtu - VXLAN_OVERHEAD }, log, () => forwarder.schedule());
+  const ipam = new IpamDriver(store, config.defaultPools, hostId, log);
+  await store.registerHost({ id: hostId, hostname: os.hostname(), addr: advertiseAddr ?? '127.0.0.1' });
+  await network.reconcile();
+  forwarder.start();
+  const status = async () => ({
+    mode: 'trusted',
+    modeNote: 'no kernel enforcement: containers holding host sockets are trusted (secure mode is not built yet)',
+    store: store.description,
+    advertiseAddr,
+    underlayMtu,
+    pid: process.pid,
+    hosts: await store.liveHosts().catch((err: Error) => err.message),
+    ...(await network.status()),
+  });
+  log.info({ store: store.description, hostId, advertiseAddr, scope: config.scope, mode: 'trusted' }, 'ready');
+  log.warn('trusted mode: no kernel enforcement is active; any container given host sockets is trusted with them');
+  return { store, forwarder, routes: pluginRoutes(network, ipam, status) };
+}

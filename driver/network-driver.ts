@@ -17,6 +17,8 @@ export type Scope = 'local' | 'global';
 
 export interface NetworkDriverConfig {
   scope: Scope;
+  /** This host's ID in the cluster state. */
+  hostId: string;
   /** MTU for networks that do not set one: underlay MTU − 50 (VXLAN headers). */
   defaultMtu: number;
 }
@@ -27,6 +29,8 @@ export class NetworkDriver {
     private readonly dataplane: DataPlane,
     private readonly config: NetworkDriverConfig,
     private readonly log: Logger,
+    /** Told after every local change that other parts (forwarding) may care about. */
+    private readonly changed: () => void = () => undefined,
   ) {}
 
   getCapabilities() {
@@ -60,14 +64,21 @@ export class NetworkDriver {
     const subnet = cidrOrFail(v4[0].Pool, 'subnet');
     const gateway = v4[0].Gateway ? v4[0].Gateway : null;
     if (gateway) addressInSubnetOrFail(gateway, subnet, 'gateway');
-    await this.store.update(async (state) => {
+    const self = this.config.hostId;
+    // State first, kernel second: a crash in between is repaired by reconcile() on start.
+    const { net, isNew } = await this.store.update((state) => {
       const existing = state.networks[req.NetworkID];
-      if (existing) return this.dataplane.ensureNetwork(existing);
+      if (existing) {
+        if (existing.subnet !== subnet) throw new PluginError(`network ${req.NetworkID} exists with subnet ${existing.subnet}, not ${subnet}`);
+        if (!existing.hosts.includes(self)) existing.hosts.push(self);
+        return { net: existing, isNew: false };
+      }
       const vni = options.vni ?? state.allocatedVnis[req.NetworkID] ?? freeVni(state);
       const clash = Object.values(state.networks).find((n) => n.vni === vni);
       if (clash) throw new PluginError(`VNI ${vni} is already used by network ${clash.id}`);
       const net: NetworkRecord = {
         id: req.NetworkID,
+        hosts: [self],
         vni,
         bridge: linkName(LINK_PREFIX.bridge, req.NetworkID),
         vxlan: linkName(LINK_PREFIX.vxlan, req.NetworkID),
@@ -77,25 +88,35 @@ export class NetworkDriver {
         internal: options.internal,
         options: options.generic,
       };
-      await this.dataplane.ensureNetwork(net);
       state.networks[net.id] = net;
-      this.log.info({ network: net.id, vni, subnet, bridge: net.bridge }, 'network created');
+      return { net, isNew: true };
     });
+    try {
+      await this.dataplane.ensureNetwork(net);
+    } catch (err) {
+      await this.store.update((state) => dropHost(state, net.id, self, isNew));
+      throw err;
+    }
+    this.log.info({ network: net.id, vni: net.vni, subnet, bridge: net.bridge }, 'network created');
+    this.changed();
     return {};
   }
 
   async deleteNetwork(req: z.infer<typeof P.networkOnly>) {
-    await this.store.update(async (state) => {
-      const net = state.networks[req.NetworkID];
-      if (!net) return;
-      for (const ep of Object.values(state.endpoints).filter((e) => e.networkId === net.id)) {
-        await this.dataplane.detachEndpoint(ep);
-        delete state.endpoints[ep.id];
-      }
-      await this.dataplane.removeNetwork(net);
-      delete state.networks[net.id];
-      this.log.info({ network: net.id }, 'network deleted');
+    const self = this.config.hostId;
+    const state = await this.store.read();
+    const net = state.networks[req.NetworkID];
+    if (!net) return {};
+    // Kernel first, state second: if the commit fails, the record is still there and Docker can retry.
+    const local = Object.values(state.endpoints).filter((e) => e.networkId === net.id && e.host === self);
+    for (const ep of local) await this.dataplane.detachEndpoint(ep);
+    await this.dataplane.removeNetwork(net);
+    await this.store.update((state) => {
+      for (const ep of local) delete state.endpoints[ep.id];
+      dropHost(state, net.id, self, true);
     });
+    this.log.info({ network: net.id }, 'network deleted on this host');
+    this.changed();
     return {};
   }
 
@@ -110,14 +131,15 @@ export class NetworkDriver {
       addressInSubnetOrFail(address, net.subnet, 'endpoint address');
       const existing = state.endpoints[req.EndpointID];
       if (existing) {
-        if (existing.networkId !== net.id || existing.address !== address) {
-          throw new PluginError(`endpoint ${req.EndpointID} already exists with another network or address`);
+        if (existing.networkId !== net.id || existing.address !== address || existing.host !== this.config.hostId) {
+          throw new PluginError(`endpoint ${req.EndpointID} already exists with another network, address or host`);
         }
         return existing;
       }
       const record: EndpointRecord = {
         id: req.EndpointID,
         networkId: net.id,
+        host: this.config.hostId,
         address,
         mac: macGiven.toLowerCase() || macFromIp(address),
         hostVeth: linkName(LINK_PREFIX.hostVeth, req.EndpointID),
@@ -127,17 +149,19 @@ export class NetworkDriver {
       state.endpoints[record.id] = record;
       return record;
     });
+    this.changed();
     // Fill only what Docker left empty: echoing a field it set is an error on its side.
     return macGiven ? {} : { Interface: { MacAddress: ep.mac } };
   }
 
   async deleteEndpoint(req: z.infer<typeof P.endpointOnly>) {
-    await this.store.update(async (state) => {
-      const ep = state.endpoints[req.EndpointID];
-      if (!ep) return; // cleanup after a crash: unknown endpoints are already gone
-      await this.dataplane.detachEndpoint(ep);
+    const ep = (await this.store.read()).endpoints[req.EndpointID];
+    if (!ep || ep.host !== this.config.hostId) return {}; // cleanup after a crash: already gone
+    await this.dataplane.detachEndpoint(ep);
+    await this.store.update((state) => {
       delete state.endpoints[ep.id];
     });
+    this.changed();
     return {};
   }
 
@@ -148,13 +172,19 @@ export class NetworkDriver {
   }
 
   async join(req: z.infer<typeof P.join>) {
-    const ep = await this.store.update(async (state) => {
-      const net = networkOrFail(state, req.NetworkID);
-      const ep = endpointOrFail(state, req.EndpointID);
-      await this.dataplane.attachEndpoint(net, ep);
-      ep.sandboxKey = req.SandboxKey;
-      return ep;
-    });
+    const state = await this.store.read();
+    const net = networkOrFail(state, req.NetworkID);
+    const ep = endpointOrFail(state, req.EndpointID);
+    if (ep.networkId !== net.id) throw new PluginError(`endpoint ${ep.id} belongs to network ${ep.networkId}, not ${net.id}`);
+    await this.dataplane.attachEndpoint(net, ep);
+    try {
+      await this.store.update((state) => {
+        endpointOrFail(state, ep.id).sandboxKey = req.SandboxKey;
+      });
+    } catch (err) {
+      await this.dataplane.detachEndpoint(ep);
+      throw err;
+    }
     // No Gateway: the overlay is not routed by the host. Docker then attaches docker_gwbridge for
     // outside access (unless the network is --internal), as with its own overlay driver.
     return {
@@ -165,34 +195,38 @@ export class NetworkDriver {
   }
 
   async leave(req: z.infer<typeof P.endpointOnly>) {
-    await this.store.update(async (state) => {
-      const ep = state.endpoints[req.EndpointID];
-      if (!ep) return;
-      // Docker moves the container end back to the host namespace when the sandbox goes away.
-      await this.dataplane.detachEndpoint(ep);
-      ep.sandboxKey = null;
+    const ep = (await this.store.read()).endpoints[req.EndpointID];
+    if (!ep || ep.host !== this.config.hostId) return {};
+    // Docker moves the container end back to the host namespace when the sandbox goes away.
+    await this.dataplane.detachEndpoint(ep);
+    await this.store.update((state) => {
+      const current = state.endpoints[ep.id];
+      if (current) current.sandboxKey = null;
     });
     return {};
   }
 
+  /** What this host serves: its networks and its own endpoints. */
   async status() {
     const state = await this.store.read();
+    const self = this.config.hostId;
     return {
       scope: this.config.scope,
-      networks: Object.values(state.networks),
-      endpoints: Object.values(state.endpoints),
+      hostId: self,
+      networks: Object.values(state.networks).filter((n) => n.hosts.includes(self)),
+      endpoints: Object.values(state.endpoints).filter((e) => e.host === self),
     };
   }
 
   /** After a restart: recreate missing network devices and drop links no record owns. */
   async reconcile(): Promise<void> {
-    const state = await this.store.read();
+    const { networks, endpoints } = await this.status();
     const keep = new Set<string>();
-    for (const net of Object.values(state.networks)) {
+    for (const net of networks) {
       await this.dataplane.ensureNetwork(net);
       keep.add(net.bridge).add(net.vxlan);
     }
-    for (const ep of Object.values(state.endpoints)) if (ep.sandboxKey) keep.add(ep.hostVeth);
+    for (const ep of endpoints) if (ep.sandboxKey) keep.add(ep.hostVeth);
     const removed = await this.dataplane.removeStrayLinks(keep);
     if (removed.length) this.log.warn({ removed }, 'removed links left by an earlier run');
   }
@@ -205,6 +239,14 @@ function macFromIp(address: string): string {
   const ip = parseIp(address.split('/')[0] ?? '');
   const bytes = [0x02, 0x42, ip >>> 24, (ip >>> 16) & 255, (ip >>> 8) & 255, ip & 255];
   return bytes.map((b) => b.toString(16).padStart(2, '0')).join(':');
+}
+
+/** Takes `host` off the network; with `removeWhenUnused`, the record goes when no host has it. */
+function dropHost(state: SlimState, networkId: string, host: string, removeWhenUnused: boolean): void {
+  const net = state.networks[networkId];
+  if (!net) return;
+  net.hosts = net.hosts.filter((h) => h !== host);
+  if (removeWhenUnused && net.hosts.length === 0) delete state.networks[networkId];
 }
 
 function freeVni(state: SlimState): number {

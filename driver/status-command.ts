@@ -1,5 +1,5 @@
 import { callPlugin } from './plugin/client.js';
-import type { EndpointRecord, NetworkRecord } from './store/state.js';
+import type { EndpointRecord, HostRecord, NetworkRecord } from './store/state.js';
 
 interface Status {
   mode: string;
@@ -9,6 +9,9 @@ interface Status {
   advertiseAddr: string | null;
   underlayMtu: number;
   pid: number;
+  hostId: string;
+  /** Live hosts, or why they could not be listed. */
+  hosts: HostRecord[] | string;
   networks: NetworkRecord[];
   endpoints: EndpointRecord[];
 }
@@ -31,7 +34,10 @@ export async function printStatus(socketPath: string, json: boolean): Promise<vo
     `store:     ${s.store}`,
     `scope:     ${s.scope}`,
     `advertise: ${s.advertiseAddr ?? 'none'} (underlay MTU ${s.underlayMtu})`,
-    `daemon:    pid ${s.pid}`,
+    `daemon:    pid ${s.pid}, host ${s.hostId}`,
+    ...(typeof s.hosts === 'string'
+      ? [`hosts:     unknown (${s.hosts})`]
+      : [`hosts:     ${s.hosts.length} live`, ...s.hosts.map((h) => `  ${h.id}  ${h.hostname}  ${h.addr}${h.id === s.hostId ? '  (this host)' : ''}`)]),
     `networks:  ${s.networks.length}`,
     ...s.networks.map((n) => `  ${n.id.slice(0, 12)}  ${n.subnet}  vni ${n.vni}  mtu ${n.mtu}  ${n.bridge}${n.internal ? '  internal' : ''}`),
     `endpoints: ${s.endpoints.length}`,

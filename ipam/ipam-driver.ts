@@ -12,6 +12,8 @@ export class IpamDriver {
   constructor(
     private readonly store: Store,
     private readonly defaults: pools.DefaultPools,
+    /** This host's ID: local-space pools are held per host. */
+    private readonly hostId: string,
     private readonly log: Logger,
   ) {}
 
@@ -30,6 +32,7 @@ export class IpamDriver {
         state,
         { addressSpace: req.AddressSpace, pool: req.Pool ?? '', subPool: req.SubPool ?? '', v6: req.V6 ?? false },
         this.defaults,
+        this.hostId,
       ),
     );
     this.log.debug({ pool: record.id }, 'pool requested');
@@ -37,7 +40,7 @@ export class IpamDriver {
   }
 
   async releasePool(req: z.infer<typeof P.releasePool>) {
-    await this.store.update((state) => pools.releasePool(state, req.PoolID));
+    await this.store.update((state) => pools.releasePool(state, req.PoolID, this.hostId));
     return {};
   }
 

@@ -2,7 +2,7 @@
 // inside one store transaction and unit-tested without a daemon.
 import { PluginError } from '../driver/plugin/errors.js';
 import type { PoolRecord, SlimState } from '../driver/store/state.js';
-import { ADDRESS_SPACES } from './address-spaces.js';
+import { ADDRESS_SPACES, GLOBAL_ADDRESS_SPACE } from './address-spaces.js';
 import { contains, formatCidr, formatIp, hostRange, overlaps, parseCidr, parseIp, size, type Cidr } from './ipv4.js';
 
 export interface DefaultPools {
@@ -27,14 +27,14 @@ function poolId(space: string, pool: string, subPool: string | null): string {
  * Explicit pools are idempotent (Docker replays them after restarts and swarm leader changes);
  * an empty pool request gets a new pool every time, overlapping nothing Slim already handed out.
  */
-export function requestPool(state: SlimState, req: PoolRequest, defaults: DefaultPools): PoolRecord {
+export function requestPool(state: SlimState, req: PoolRequest, defaults: DefaultPools, host: string): PoolRecord {
   if (req.v6) throw new PluginError('Slim does not support IPv6 pools yet; create the network without --ipv6');
   if (!(ADDRESS_SPACES as readonly string[]).includes(req.addressSpace)) {
     throw new PluginError(`unknown address space ${JSON.stringify(req.addressSpace)}; Slim serves ${ADDRESS_SPACES.join(' and ')}`);
   }
   if (!req.pool) {
     if (req.subPool) throw new PluginError('a sub-pool (--ip-range) needs an explicit pool (--subnet)');
-    return allocateDefaultPool(state, req.addressSpace, defaults);
+    return allocateDefaultPool(state, req.addressSpace, defaults, host);
   }
   const pool = parseCidrOrFail(req.pool, 'pool');
   const subPool = req.subPool ? parseCidrOrFail(req.subPool, 'sub-pool') : null;
@@ -43,7 +43,10 @@ export function requestPool(state: SlimState, req: PoolRequest, defaults: Defaul
   }
   const id = poolId(req.addressSpace, formatCidr(pool), subPool && formatCidr(subPool));
   const existing = state.pools[id];
-  if (existing) return existing;
+  if (existing) {
+    if (!existing.holders.includes(host)) existing.holders.push(host);
+    return existing;
+  }
   for (const other of Object.values(state.pools)) {
     if (other.addressSpace === req.addressSpace && overlaps(parseCidr(other.pool), pool)) {
       throw new PluginError(`pool ${formatCidr(pool)} overlaps pool ${other.pool} already in use in address space ${req.addressSpace}`);
@@ -55,13 +58,14 @@ export function requestPool(state: SlimState, req: PoolRequest, defaults: Defaul
     pool: formatCidr(pool),
     subPool: subPool && formatCidr(subPool),
     explicit: true,
+    holders: [host],
     allocated: [],
   };
   state.pools[id] = record;
   return record;
 }
 
-function allocateDefaultPool(state: SlimState, space: string, defaults: DefaultPools): PoolRecord {
+function allocateDefaultPool(state: SlimState, space: string, defaults: DefaultPools, host: string): PoolRecord {
   const taken = Object.values(state.pools).map((p) => parseCidr(p.pool));
   const step = 2 ** (32 - defaults.prefix);
   for (let base = defaults.range.base; base + step <= defaults.range.base + size(defaults.range); base += step) {
@@ -73,6 +77,7 @@ function allocateDefaultPool(state: SlimState, space: string, defaults: DefaultP
       pool: formatCidr(candidate),
       subPool: null,
       explicit: false,
+      holders: [host],
       allocated: [],
     };
     state.pools[record.id] = record;
@@ -81,8 +86,12 @@ function allocateDefaultPool(state: SlimState, space: string, defaults: DefaultP
   throw new PluginError(`no free /${defaults.prefix} pool left in Slim's default range ${formatCidr(defaults.range)}; pass --subnet`);
 }
 
-export function releasePool(state: SlimState, id: string): void {
-  delete state.pools[id];
+/** A local-space pool goes when its last holder releases it; a global-space one at once. */
+export function releasePool(state: SlimState, id: string, host: string): void {
+  const record = state.pools[id];
+  if (!record) return;
+  record.holders = record.holders.filter((h) => h !== host);
+  if (record.addressSpace === GLOBAL_ADDRESS_SPACE || record.holders.length === 0) delete state.pools[id];
 }
 
 export interface AddressRequest {

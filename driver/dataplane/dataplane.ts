@@ -1,3 +1,4 @@
+import type { RemoteEndpoint } from '../overlay/forwarding.js';
 import type { EndpointRecord, NetworkRecord } from '../store/state.js';
 
 /** The kernel side of the overlay, behind the smallest interface the driver needs. */
@@ -8,6 +9,8 @@ export interface DataPlane {
   /** Creates the endpoint's veth pair on the network's bridge; the container end is for Docker to move. */
   attachEndpoint(net: NetworkRecord, ep: EndpointRecord): Promise<void>;
   detachEndpoint(ep: EndpointRecord): Promise<void>;
+  /** Makes the network's VXLAN forwarding and neighbour entries exactly `remotes`; returns how many entries changed. */
+  programForwarding(net: NetworkRecord, remotes: RemoteEndpoint[]): Promise<number>;
   /** Removes every Slim-named link not in `keep` (left by a crash between kernel change and commit). */
   removeStrayLinks(keep: Set<string>): Promise<string[]>;
   /** MTU of the underlay interface carrying `addr`. */

@@ -3,6 +3,8 @@ import type { EndpointRecord, NetworkRecord } from '../store/state.js';
 import { isSlimLink, LINK_PREFIX, type DataPlane } from './dataplane.js';
 import { allowWithinBridge, bridgesWithRules, removeBridgeRule } from './firewall.js';
 import { ip, ipJson, isMissingDevice } from './ip.js';
+import type { RemoteEndpoint } from '../overlay/forwarding.js';
+import { programVxlan } from './vxlan-entries.js';
 
 export const VXLAN_PORT = 4789;
 
@@ -36,7 +38,7 @@ export class LinuxBridgeDataPlane implements DataPlane {
       if (!(await this.exists(net.vxlan))) {
         const local = this.localAddr ? ['local', this.localAddr] : [];
         await ip(['link', 'add', net.vxlan, 'mtu', String(net.mtu), 'type', 'vxlan', 'id', String(net.vni),
-          'dstport', String(VXLAN_PORT), 'nolearning', ...local]);
+          'dstport', String(VXLAN_PORT), 'nolearning', 'proxy', ...local]);
         created.push(net.vxlan);
       }
       await ip(['link', 'set', net.vxlan, 'master', net.bridge, 'up']);
@@ -70,6 +72,10 @@ export class LinuxBridgeDataPlane implements DataPlane {
   async detachEndpoint(ep: EndpointRecord): Promise<void> {
     await this.deleteLink(ep.hostVeth);
     await this.deleteLink(ep.containerVeth);
+  }
+
+  async programForwarding(net: NetworkRecord, remotes: RemoteEndpoint[]): Promise<number> {
+    return programVxlan(net.vxlan, remotes);
   }
 
   async removeStrayLinks(keep: Set<string>): Promise<string[]> {

@@ -1,6 +1,6 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { emptyState, type SlimState } from './state.js';
+import { emptyState, type HostRecord, type SlimState } from './state.js';
 import type { Store } from './store.js';
 
 /**
@@ -12,6 +12,8 @@ export class EmbeddedStore implements Store {
   readonly description: string;
   private state: SlimState;
   private queue: Promise<unknown> = Promise.resolve();
+  private self: HostRecord | null = null;
+  private readonly listeners: (() => void)[] = [];
 
   private constructor(private readonly file: string, state: SlimState) {
     this.description = `embedded (${file})`;
@@ -42,12 +44,26 @@ export class EmbeddedStore implements Store {
       if (JSON.stringify(draft) !== JSON.stringify(this.state)) {
         await this.write(draft);
         this.state = draft;
+        for (const listener of this.listeners) listener();
       }
       return result;
     });
     // Keep the chain alive after a failed update; the caller still sees the failure.
     this.queue = run.catch(() => undefined);
     return run;
+  }
+
+  // One host only: the registry is this process.
+  async registerHost(host: HostRecord): Promise<void> {
+    this.self = host;
+  }
+
+  async liveHosts(): Promise<HostRecord[]> {
+    return this.self ? [this.self] : [];
+  }
+
+  onChange(listener: () => void): void {
+    this.listeners.push(listener);
   }
 
   async close(): Promise<void> {

@@ -1,8 +1,18 @@
 // The cluster state: everything Slim needs to serve again after a restart, since Docker re-sends
 // nothing. One document, versioned; every store backend holds exactly this shape.
 
+/** A live Slim daemon. In etcd it lives under a lease: a dead host's record expires. */
+export interface HostRecord {
+  id: string;
+  hostname: string;
+  /** Underlay address: VXLAN traffic for this host's endpoints goes here. */
+  addr: string;
+}
+
 export interface NetworkRecord {
   id: string;
+  /** Hosts on which Docker created the network (and Slim its bridge and VXLAN device). */
+  hosts: string[];
   vni: number;
   /** Kernel object names on this host. */
   bridge: string;
@@ -19,6 +29,8 @@ export interface NetworkRecord {
 export interface EndpointRecord {
   id: string;
   networkId: string;
+  /** The host whose container this is. */
+  host: string;
   /** "ip/len" */
   address: string;
   mac: string;
@@ -36,6 +48,12 @@ export interface PoolRecord {
   subPool: string | null;
   /** True when the caller named the pool; false for pools Slim chose from its default range. */
   explicit: boolean;
+  /**
+   * Hosts using a local-space pool: in swarm every node re-reserves the manager's pool in its
+   * local space, and one node's release must not take it from the others. Global-space pools are
+   * the swarm leader's alone and ignore this.
+   */
+  holders: string[];
   /** Allocated addresses (dotted quads), gateway included. */
   allocated: string[];
 }

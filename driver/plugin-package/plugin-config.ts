@@ -1,0 +1,73 @@
+// The managed plugin's config.json (Docker's "plugin config version 1 of plugin v2"): what Docker
+// runs, which namespaces and capabilities it gets, and which settings `docker plugin set` may change.
+import { DEFAULTS } from '../config.js';
+
+export const APP_DIR = '/opt/slim';
+export const NODE_BIN = '/usr/bin/node';
+/** The socket's name inside the plugin's /run/docker/plugins (Docker mounts that directory). */
+export const SOCKET_NAME = 'slim.sock';
+/** Host directories bind-mounted at the same path; they must exist on the host before enable. */
+export const STATE_DIR = '/var/lib/slim';
+export const RUN_DIR = '/run/slim';
+
+export interface EnvSetting {
+  name: string;
+  description: string;
+  /** ["value"]: changeable with `docker plugin set NAME=value` while the plugin is disabled */
+  settable: string[];
+  value: string;
+}
+
+// An empty value means "the daemon's own default" (driver/config.ts treats "" as unset). Every
+// entry needs a default: `docker plugin upgrade` keeps the old values and adds new entries as is.
+export const ENV: EnvSetting[] = [
+  { name: 'STORE', description: 'cluster state: "" or embedded (one host), or etcd://HOST:PORT[,HOST:PORT…]', settable: ['value'], value: '' },
+  { name: 'ADVERTISE_ADDR', description: 'this host\'s underlay address ("" = detected)', settable: ['value'], value: '' },
+  { name: 'LOG_LEVEL', description: 'fatal, error, warn, info, debug or trace', settable: ['value'], value: DEFAULTS.logLevel },
+  {
+    name: 'SCOPE',
+    description: 'global for swarm; a standalone engine refuses global drivers, set local there',
+    settable: ['value'],
+    value: 'global',
+  },
+  { name: 'DEFAULT_POOL', description: `range pools are carved from when no --subnet is given ("" = ${DEFAULTS.defaultPool})`, settable: ['value'], value: '' },
+  { name: 'DEFAULT_POOL_SIZE', description: `prefix length of those pools ("" = ${DEFAULTS.defaultPoolSize})`, settable: ['value'], value: '' },
+  { name: 'HOST_TTL', description: 'seconds a dead host\'s endpoints stay in etcd ("" = daemon default)', settable: ['value'], value: '' },
+  // Fixed by the package layout, hence not settable.
+  { name: 'PLUGIN_SOCKET', description: 'where Docker looks for the plugin socket', settable: [], value: `/run/docker/plugins/${SOCKET_NAME}` },
+  { name: 'STATE_DIR', description: 'the embedded store, on the host\'s /var/lib/slim', settable: [], value: STATE_DIR },
+];
+
+function hostDir(name: string, dir: string, description: string) {
+  return { name, description, source: dir, destination: dir, type: 'bind', options: ['rbind', 'rw'], settable: [] as string[] };
+}
+
+export function pluginConfig() {
+  return {
+    description: 'Slim: Docker network and IPAM driver, container overlay networking on host sockets',
+    documentation: 'swarm-examples/PLUGIN.md in the Slim repository',
+    entrypoint: [NODE_BIN, `${APP_DIR}/dist/driver/cli.js`, 'daemon'],
+    workdir: APP_DIR,
+    interface: { types: ['docker.networkdriver/1.0', 'docker.ipamdriver/1.0'], socket: SOCKET_NAME },
+    // Bridges, VXLAN devices and veths are made in the host's network namespace.
+    network: { type: 'host' },
+    // The router (a later issue) maps a connecting process to its container by PID.
+    pidhost: true,
+    ipchost: false,
+    linux: {
+      // NET_ADMIN: links, addresses, iptables. SYS_ADMIN: entering other network namespaces.
+      // Docker's default set (NET_RAW among others) comes on top.
+      capabilities: ['CAP_NET_ADMIN', 'CAP_SYS_ADMIN'],
+      allowAllDevices: false,
+      devices: null,
+    },
+    mounts: [
+      // Docker replays nothing after a plugin restart or upgrade: the state must outlive the rootfs.
+      hostDir('state', STATE_DIR, 'Slim\'s state (embedded store, host identity)'),
+      // Containers that use the shim mount this same host directory to reach the router's socket.
+      hostDir('run', RUN_DIR, 'sockets shared with containers (router, shim)'),
+    ],
+    env: ENV,
+    args: { name: 'args', description: 'extra arguments to slim daemon', settable: [] as string[], value: [] as string[] },
+  };
+}
