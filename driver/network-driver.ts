@@ -7,7 +7,7 @@ import { LINK_PREFIX, linkName, type DataPlane } from './dataplane/dataplane.js'
 import { MAX_VNI, parseNetworkOptions } from './network-options.js';
 import { PluginError } from './plugin/errors.js';
 import type * as P from './plugin/protocol.js';
-import type { EndpointRecord, NetworkRecord, SlimState } from './store/state.js';
+import { own, type EndpointRecord, type NetworkRecord, type SlimState } from './store/state.js';
 import type { Store } from './store/store.js';
 
 /** Slim's VNIs start high so they never meet Docker's own overlay VNIs (4096 upward) on a shared VXLAN port. */
@@ -40,9 +40,10 @@ export class NetworkDriver {
   async allocateNetwork(req: z.infer<typeof P.allocateNetwork>) {
     const options = parseNetworkOptions({ 'com.docker.network.generic': req.Options ?? {} });
     const vni = await this.store.update((state) => {
-      const existing = state.allocatedVnis[req.NetworkID];
+      const existing = own(state.allocatedVnis, req.NetworkID);
       if (existing !== undefined) return existing;
       const chosen = options.vni ?? freeVni(state);
+      refuseVniOfOthers(state, chosen, req.NetworkID);
       state.allocatedVnis[req.NetworkID] = chosen;
       return chosen;
     });
@@ -67,20 +68,22 @@ export class NetworkDriver {
     const self = this.config.hostId;
     // State first, kernel second: a crash in between is repaired by reconcile() on start.
     const { net, isNew } = await this.store.update((state) => {
-      const existing = state.networks[req.NetworkID];
+      const existing = own(state.networks, req.NetworkID);
       if (existing) {
         if (existing.subnet !== subnet) throw new PluginError(`network ${req.NetworkID} exists with subnet ${existing.subnet}, not ${subnet}`);
         if (!existing.hosts.includes(self)) existing.hosts.push(self);
         return { net: existing, isNew: false };
       }
-      const vni = options.vni ?? state.allocatedVnis[req.NetworkID] ?? freeVni(state);
-      const clash = Object.values(state.networks).find((n) => n.vni === vni);
-      if (clash) throw new PluginError(`VNI ${vni} is already used by network ${clash.id}`);
+      const vni = options.vni ?? own(state.allocatedVnis, req.NetworkID) ?? freeVni(state);
+      refuseVniOfOthers(state, vni, req.NetworkID);
+      const bridge = linkName(LINK_PREFIX.bridge, req.NetworkID);
+      const twin = Object.values(state.networks).find((n) => n.bridge === bridge);
+      if (twin) throw new PluginError(`network ${req.NetworkID} would get the same kernel device names as network ${twin.id}`);
       const net: NetworkRecord = {
         id: req.NetworkID,
         hosts: [self],
         vni,
-        bridge: linkName(LINK_PREFIX.bridge, req.NetworkID),
+        bridge,
         vxlan: linkName(LINK_PREFIX.vxlan, req.NetworkID),
         mtu: options.mtu ?? this.config.defaultMtu,
         subnet,
@@ -105,7 +108,7 @@ export class NetworkDriver {
   async deleteNetwork(req: z.infer<typeof P.networkOnly>) {
     const self = this.config.hostId;
     const state = await this.store.read();
-    const net = state.networks[req.NetworkID];
+    const net = own(state.networks, req.NetworkID);
     if (!net) return {};
     // Kernel first, state second: if the commit fails, the record is still there and Docker can retry.
     const local = Object.values(state.endpoints).filter((e) => e.networkId === net.id && e.host === self);
@@ -129,20 +132,23 @@ export class NetworkDriver {
     const ep = await this.store.update((state) => {
       const net = networkOrFail(state, req.NetworkID);
       addressInSubnetOrFail(address, net.subnet, 'endpoint address');
-      const existing = state.endpoints[req.EndpointID];
+      const existing = own(state.endpoints, req.EndpointID);
       if (existing) {
         if (existing.networkId !== net.id || existing.address !== address || existing.host !== this.config.hostId) {
           throw new PluginError(`endpoint ${req.EndpointID} already exists with another network, address or host`);
         }
         return existing;
       }
+      const hostVeth = linkName(LINK_PREFIX.hostVeth, req.EndpointID);
+      const twin = Object.values(state.endpoints).find((e) => e.hostVeth === hostVeth && e.host === this.config.hostId);
+      if (twin) throw new PluginError(`endpoint ${req.EndpointID} would get the same kernel device names as endpoint ${twin.id}`);
       const record: EndpointRecord = {
         id: req.EndpointID,
         networkId: net.id,
         host: this.config.hostId,
         address,
         mac: macGiven.toLowerCase() || macFromIp(address),
-        hostVeth: linkName(LINK_PREFIX.hostVeth, req.EndpointID),
+        hostVeth,
         containerVeth: linkName(LINK_PREFIX.containerVeth, req.EndpointID),
         sandboxKey: null,
       };
@@ -155,7 +161,7 @@ export class NetworkDriver {
   }
 
   async deleteEndpoint(req: z.infer<typeof P.endpointOnly>) {
-    const ep = (await this.store.read()).endpoints[req.EndpointID];
+    const ep = own((await this.store.read()).endpoints, req.EndpointID);
     if (!ep || ep.host !== this.config.hostId) return {}; // cleanup after a crash: already gone
     await this.dataplane.detachEndpoint(ep);
     await this.store.update((state) => {
@@ -195,12 +201,12 @@ export class NetworkDriver {
   }
 
   async leave(req: z.infer<typeof P.endpointOnly>) {
-    const ep = (await this.store.read()).endpoints[req.EndpointID];
+    const ep = own((await this.store.read()).endpoints, req.EndpointID);
     if (!ep || ep.host !== this.config.hostId) return {};
     // Docker moves the container end back to the host namespace when the sandbox goes away.
     await this.dataplane.detachEndpoint(ep);
     await this.store.update((state) => {
-      const current = state.endpoints[ep.id];
+      const current = own(state.endpoints, ep.id);
       if (current) current.sandboxKey = null;
     });
     return {};
@@ -243,10 +249,18 @@ function macFromIp(address: string): string {
 
 /** Takes `host` off the network; with `removeWhenUnused`, the record goes when no host has it. */
 function dropHost(state: SlimState, networkId: string, host: string, removeWhenUnused: boolean): void {
-  const net = state.networks[networkId];
+  const net = own(state.networks, networkId);
   if (!net) return;
   net.hosts = net.hosts.filter((h) => h !== host);
   if (removeWhenUnused && net.hosts.length === 0) delete state.networks[networkId];
+}
+
+/** A VNI belongs to one network: the one created with it, or the one the swarm manager allocated it to. */
+function refuseVniOfOthers(state: SlimState, vni: number, networkId: string): void {
+  const holder =
+    Object.values(state.networks).find((n) => n.vni === vni && n.id !== networkId)?.id ??
+    Object.entries(state.allocatedVnis).find(([id, v]) => v === vni && id !== networkId)?.[0];
+  if (holder) throw new PluginError(`VNI ${vni} is already used by network ${holder}`);
 }
 
 function freeVni(state: SlimState): number {
@@ -256,13 +270,13 @@ function freeVni(state: SlimState): number {
 }
 
 function networkOrFail(state: SlimState, id: string): NetworkRecord {
-  const net = state.networks[id];
+  const net = own(state.networks, id);
   if (!net) throw new PluginError(`network ${id} is not a Slim network on this host`);
   return net;
 }
 
 function endpointOrFail(state: SlimState, id: string): EndpointRecord {
-  const ep = state.endpoints[id];
+  const ep = own(state.endpoints, id);
   if (!ep) throw new PluginError(`endpoint ${id} is not known to Slim on this host`);
   return ep;
 }

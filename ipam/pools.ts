@@ -1,7 +1,7 @@
 // Pool and address allocation rules, as pure functions over the cluster state so they can be run
 // inside one store transaction and unit-tested without a daemon.
 import { PluginError } from '../driver/plugin/errors.js';
-import type { PoolRecord, SlimState } from '../driver/store/state.js';
+import { own, type PoolRecord, type SlimState } from '../driver/store/state.js';
 import { ADDRESS_SPACES, GLOBAL_ADDRESS_SPACE } from './address-spaces.js';
 import { contains, formatCidr, formatIp, hostRange, overlaps, parseCidr, parseIp, size, type Cidr } from './ipv4.js';
 
@@ -42,7 +42,7 @@ export function requestPool(state: SlimState, req: PoolRequest, defaults: Defaul
     throw new PluginError(`sub-pool ${req.subPool} is not inside pool ${req.pool}`);
   }
   const id = poolId(req.addressSpace, formatCidr(pool), subPool && formatCidr(subPool));
-  const existing = state.pools[id];
+  const existing = own(state.pools, id);
   if (existing) {
     if (!existing.holders.includes(host)) existing.holders.push(host);
     return existing;
@@ -88,7 +88,7 @@ function allocateDefaultPool(state: SlimState, space: string, defaults: DefaultP
 
 /** A local-space pool goes when its last holder releases it; a global-space one at once. */
 export function releasePool(state: SlimState, id: string, host: string): void {
-  const record = state.pools[id];
+  const record = own(state.pools, id);
   if (!record) return;
   record.holders = record.holders.filter((h) => h !== host);
   if (record.addressSpace === GLOBAL_ADDRESS_SPACE || record.holders.length === 0) delete state.pools[id];
@@ -103,7 +103,7 @@ export interface AddressRequest {
 
 /** Returns "ip/len". Explicit addresses are idempotent: a replay of an allocated address succeeds. */
 export function requestAddress(state: SlimState, req: AddressRequest): string {
-  const record = state.pools[req.poolId];
+  const record = own(state.pools, req.poolId);
   if (!record) throw new PluginError(`unknown pool ${JSON.stringify(req.poolId)}`);
   const pool = parseCidr(record.pool);
   let ip: number;
@@ -130,7 +130,7 @@ function firstFree(record: PoolRecord, range: Cidr, pool: Cidr): number {
 }
 
 export function releaseAddress(state: SlimState, id: string, address: string): void {
-  const record = state.pools[id];
+  const record = own(state.pools, id);
   if (!record) return;
   const ip = formatIp(parseIpOrFail(address.split('/')[0] ?? ''));
   record.allocated = record.allocated.filter((a) => a !== ip);

@@ -2,7 +2,12 @@
 // Unknown fields are ignored (newer engines add some); any map or array may arrive as null.
 import { z } from 'zod';
 
-const id = z.string().min(1, 'must not be empty').max(128, 'is longer than any Docker ID');
+// Docker's IDs are hex (local) or base36 (swarm); the pattern also keeps "__proto__" out of the state maps.
+const id = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(128, 'is longer than any Docker ID')
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'is not a Docker ID');
 const stringMap = z.record(z.string(), z.string()).nullish();
 const anyMap = z.record(z.string(), z.unknown()).nullish();
 

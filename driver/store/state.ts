@@ -70,3 +70,11 @@ export interface SlimState {
 export function emptyState(): SlimState {
   return { version: 1, networks: {}, endpoints: {}, pools: {}, allocatedVnis: {} };
 }
+
+/**
+ * The record stored under `key`, if any. State maps are plain JSON objects, so a bare index would
+ * find Object.prototype's members for keys like "constructor".
+ */
+export function own<T>(map: Record<string, T>, key: string): T | undefined {
+  return Object.hasOwn(map, key) ? map[key] : undefined;
+}
