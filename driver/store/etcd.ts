@@ -1,8 +1,8 @@
 // Many-host store: the state document in one etcd key, changed by compare-and-swap on its revision
 // (so concurrent allocations on several hosts never hand out one address twice), and one key per
 // live host under a lease (so a dead host's record expires and the others forget its endpoints).
-import { ExponentialBackoff } from 'cockatiel';
-import { Etcd3, type Lease, type Watcher } from 'etcd3';
+import { ExponentialBackoff, handleWhen, noop, retry } from 'cockatiel';
+import { Etcd3, isRecoverableError, type Lease, type Watcher } from 'etcd3';
 import type { Logger } from 'pino';
 import { PluginError } from '../plugin/errors.js';
 import { emptyState, type HostRecord, type SlimState } from './state.js';
@@ -36,8 +36,14 @@ export class EtcdStore implements Store {
       dialTimeout: 3_000,
       // Every unary call has a deadline: Docker gives a plugin call 30 s in all.
       defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + CALL_DEADLINE_MS }),
-      // Watches reconnect within 2 s of etcd coming back (the default backs off to 30 s).
-      faultHandling: { watchBackoff: new ExponentialBackoff({ initialDelay: 200, maxDelay: 2_000 }).next() },
+      faultHandling: {
+        // No circuit breaker: it kept calls failing for 5 s after etcd was back. Two tries (the
+        // second on another member) still fit Docker's 30 s with the deadline above.
+        host: () => noop,
+        global: retry(handleWhen(isRecoverableError), { maxAttempts: 1 }),
+        // Watches reconnect within 2 s of etcd coming back (the default backs off to 30 s).
+        watchBackoff: new ExponentialBackoff({ initialDelay: 200, maxDelay: 2_000 }).next(),
+      },
     });
   }
 
