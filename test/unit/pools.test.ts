@@ -324,3 +324,19 @@ test('prototype member names as PoolID are unknown pools', (t) => {
     t.notThrows(() => releaseAddress(state, id, '10.0.0.1'), `ReleaseAddress of unknown pool ${id} must be a no-op`);
   }
 });
+
+// ------------------------------------------------------------------ known bugs (test.failing: flip to test() once fixed)
+
+test.failing('BUG: RequestAddress and ReleaseAddress ignore whatever follows the "/" of an address', (t) => {
+  const state = emptyState();
+  const p = requestPool(state, pool({ pool: '10.14.0.0/24' }), DEFAULTS);
+  requestAddress(state, { poolId: p.id, address: '10.14.0.2', isGateway: false });
+  const before = snapshot(state);
+  // "ip" and "ip/len" (len = the pool's) are the two forms Docker sends; anything else is malformed
+  for (const address of ['10.14.0.60/xyz', '10.14.0.61/24/24', '10.14.0.62/', '10.14.0.63/8']) {
+    refuses(t, () => requestAddress(state, { poolId: p.id, address, isGateway: false }), /address|prefix/);
+  }
+  t.deepEqual(snapshot(state), before, 'nothing was allocated');
+  refuses(t, () => releaseAddress(state, p.id, '10.14.0.2/garbage'), /address|prefix/);
+  t.deepEqual(state.pools[p.id]!.allocated, ['10.14.0.2'], 'a malformed release must not free the address');
+});

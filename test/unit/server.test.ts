@@ -713,3 +713,45 @@ test('networks or endpoints whose IDs share the first 11 characters do not share
   else isErr(t, re, /would get the same kernel device names as endpoint/);
   t.deepEqual(rig.dp.calls.map((c) => `${c.op} ${c.id}`), [`ensureNetwork ${a}`], 'nothing reached the kernel for the refused twins');
 });
+
+// ------------------------------------------------------------------ known bugs (test.failing: flip to test() once fixed)
+
+test.failing('BUG: CreateEndpoint accepts an address another endpoint of the network already has', async (t) => {
+  const rig = await rigFor(t);
+  await createNetwork(rig, 'net1');
+  t.is((await rig.call('NetworkDriver.CreateEndpoint', { NetworkID: 'net1', EndpointID: 'ep1', Interface: { Address: '10.50.0.2/24' } })).status, 200);
+  // a second endpoint with the same IP (and so the same derived MAC) would give the overlay two
+  // owners of one address: forwarding and neighbour entries can only point at one of them
+  const dup = await rig.call('NetworkDriver.CreateEndpoint', { NetworkID: 'net1', EndpointID: 'ep2', Interface: { Address: '10.50.0.2/24' } });
+  isErr(t, dup, /10\.50\.0\.2.*(already|in use|used by)/);
+  t.deepEqual(Object.keys((await rig.store.read()).endpoints), ['ep1']);
+});
+
+test.failing('BUG: CreateEndpoint accepts a MAC address another endpoint of the network already has', async (t) => {
+  const rig = await rigFor(t);
+  await createNetwork(rig, 'net1');
+  await rig.call('NetworkDriver.CreateEndpoint', { NetworkID: 'net1', EndpointID: 'ep1', Interface: { Address: '10.50.0.2/24' } });
+  const dup = await rig.call('NetworkDriver.CreateEndpoint', { NetworkID: 'net1', EndpointID: 'ep2', Interface: { Address: '10.50.0.3/24', MacAddress: '02:42:0a:32:00:02' } });
+  isErr(t, dup, /02:42:0a:32:00:02.*(already|in use|used by)/i);
+  t.deepEqual(Object.keys((await rig.store.read()).endpoints), ['ep1']);
+});
+
+test.failing('BUG: CreateEndpoint accepts multicast and all-zero MAC addresses the kernel refuses at Join', async (t) => {
+  const rig = await rigFor(t);
+  await createNetwork(rig, 'net1');
+  for (const [i, mac] of ['01:00:5e:00:00:01', '33:33:00:00:00:01', 'ff:ff:ff:ff:ff:ff', '00:00:00:00:00:00'].entries()) {
+    const r = await rig.call('NetworkDriver.CreateEndpoint', { NetworkID: 'net1', EndpointID: `ep${i}`, Interface: { Address: `10.50.0.${i + 2}/24`, MacAddress: mac } });
+    isErr(t, r, /MAC/, mac);
+  }
+  t.deepEqual((await rig.store.read()).endpoints, {});
+});
+
+test.failing('BUG: CreateEndpoint accepts the subnet\'s network and broadcast addresses and a prefix length that is not the subnet\'s', async (t) => {
+  const rig = await rigFor(t);
+  await createNetwork(rig, 'net1'); // 10.50.0.0/24
+  for (const [i, address] of ['10.50.0.0/24', '10.50.0.255/24', '10.50.0.7/8', '10.50.0.8/32'].entries()) {
+    const r = await rig.call('NetworkDriver.CreateEndpoint', { NetworkID: 'net1', EndpointID: `ep${i}`, Interface: { Address: address } });
+    isErr(t, r, /address/, address);
+  }
+  t.deepEqual((await rig.store.read()).endpoints, {});
+});
