@@ -31,6 +31,18 @@ program
     await printStatus(opts.pluginSocket, opts.json ?? false);
   });
 
+program
+  .command('plugin')
+  .description('the managed (v2) plugin, for swarm')
+  .command('build <name>')
+  .description('create the managed plugin NAME (e.g. REGISTRY/slim:latest) in the engine at DOCKER_HOST from this machine\'s node, tools and the built app, ready for docker plugin push')
+  .option('--force', 'remove an existing plugin of that name first')
+  .action(async (name: string, opts: { force?: boolean }) => {
+    // Loaded on demand: the daemon never pays for the packaging code (or dockerode).
+    const { buildPlugin } = await import('./plugin-package/build.js');
+    await buildPlugin(name, { force: opts.force ?? false });
+  });
+
 program.parseAsync().catch((err: Error) => {
   process.stderr.write(`slim: ${err.message}\n`);
   process.exit(1);

@@ -48,6 +48,7 @@ export async function createPlugin(docker: Docker, name: string, dir: string): P
     tar.once('error', reject);
     tar.once('close', (code) => resolve(code ?? 1));
   });
+  tarDone.catch(() => undefined); // observed below; the engine's error is reported first
   const created = new Promise<void>((resolve, reject) => {
     docker.modem.dial(
       {
@@ -65,7 +66,7 @@ export async function createPlugin(docker: Docker, name: string, dir: string): P
   } catch (err) {
     tar.kill('SIGKILL');
     const reply = (err as { json?: { message?: string } }).json?.message;
-    throw new Error(`the engine refused the plugin: ${reply ?? (err as Error).message}`);
+    throw new Error(`the engine refused the plugin: ${reply ?? (err as Error).message}${tarErr ? ` (tar: ${tarErr.trim()})` : ''}`);
   }
   const code = await tarDone;
   if (code !== 0) throw new Error(`tar of ${dir} failed (exit ${code}): ${tarErr.trim()}`);

@@ -32,7 +32,7 @@ export const ENV: EnvSetting[] = [
   },
   { name: 'DEFAULT_POOL', description: `range pools are carved from when no --subnet is given ("" = ${DEFAULTS.defaultPool})`, settable: ['value'], value: '' },
   { name: 'DEFAULT_POOL_SIZE', description: `prefix length of those pools ("" = ${DEFAULTS.defaultPoolSize})`, settable: ['value'], value: '' },
-  { name: 'HOST_TTL', description: 'seconds a dead host\'s endpoints stay in etcd ("" = daemon default)', settable: ['value'], value: '' },
+  { name: 'HOST_TTL', description: `seconds a dead host's endpoints stay in etcd ("" = ${DEFAULTS.hostTtl})`, settable: ['value'], value: '' },
   // Fixed by the package layout, hence not settable.
   { name: 'PLUGIN_SOCKET', description: 'where Docker looks for the plugin socket', settable: [], value: `/run/docker/plugins/${SOCKET_NAME}` },
   { name: 'STATE_DIR', description: 'the embedded store, on the host\'s /var/lib/slim', settable: [], value: STATE_DIR },
