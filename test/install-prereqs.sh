@@ -8,6 +8,7 @@ APT_PACKAGES=(
   docker.io containerd runc iptables iproute2 # a real dockerd per test host
   busybox-static debootstrap                  # offline test images
   etcd-server etcd-client                     # cluster state for multi-host (issue 3)
+  docker-registry                             # push/install of the managed plugin, offline
 )
 
 missing=()

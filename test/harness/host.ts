@@ -56,6 +56,10 @@ export class Host {
   readonly utsNs: string;
   /** private /etc/docker of this host (daemon.json, key.json, plugins/*.spec) */
   readonly etcDocker: string;
+  /** this host's /var/lib/slim (a managed Slim plugin's state mount) */
+  readonly slimLibDir: string;
+  /** this host's /run/slim (a managed Slim plugin's socket mount, shared with containers) */
+  readonly slimRunDir: string;
   readonly cgroupParent: string;
 
   private readonly nsDir: string;
@@ -78,6 +82,8 @@ export class Host {
     this.nameserver = cfg.nameserver;
     this.pluginDir = join(cfg.dir, 'plugins');
     this.etcDocker = join(cfg.dir, 'etc-docker');
+    this.slimLibDir = join(cfg.dir, 'var-lib-slim');
+    this.slimRunDir = join(cfg.dir, 'run-slim');
     this.dataRoot = join(cfg.dir, 'data');
     this.execRoot = join(cfg.dir, 'exec');
     this.dockerSock = join(cfg.dir, 'docker.sock');
@@ -95,7 +101,7 @@ export class Host {
    * Propagation "slave": new netns under /run/netns still show up inside, nothing leaks out.
    */
   async createNamespaces(): Promise<void> {
-    for (const d of [this.pluginDir, this.etcDocker, this.dataRoot, this.execRoot, this.clientConfig, this.nsDir]) {
+    for (const d of [this.pluginDir, this.etcDocker, this.slimLibDir, this.slimRunDir, this.dataRoot, this.execRoot, this.clientConfig, this.nsDir]) {
       mkdirSync(d, { recursive: true });
     }
     // A mount-namespace file may only be bound on a private mount, or it would propagate into
@@ -108,9 +114,14 @@ export class Host {
     writeFileSync(this.mountNs, '');
     writeFileSync(this.utsNs, '');
     // Own hostname: dockerd reports it as the node name, and swarm placement uses it.
+    // /var/lib/slim and /run/slim: the host paths a managed Slim plugin mounts; per host, so that
+    // plugins on different test hosts share no state (the mkdir leaves empty dirs on the machine).
     const setup =
-      'set -e; mkdir -p /run/docker/plugins /etc/docker; mount --bind "$1" /run/docker/plugins; mount --bind "$2" /etc/docker; mount --bind "$4" /etc/resolv.conf; hostname "$3"';
-    await exec('unshare', [`--mount=${this.mountNs}`, `--uts=${this.utsNs}`, '--propagation', 'slave', '--', 'sh', '-c', setup, 'sh', this.pluginDir, this.etcDocker, this.name, join(this.dir, 'resolv.conf')]);
+      'set -e; mkdir -p /run/docker/plugins /etc/docker /var/lib/slim /run/slim; mount --bind "$1" /run/docker/plugins; mount --bind "$2" /etc/docker; mount --bind "$4" /etc/resolv.conf; mount --bind "$5" /var/lib/slim; mount --bind "$6" /run/slim; hostname "$3"';
+    await exec('unshare', [
+      `--mount=${this.mountNs}`, `--uts=${this.utsNs}`, '--propagation', 'slave', '--', 'sh', '-c', setup, 'sh',
+      this.pluginDir, this.etcDocker, this.name, join(this.dir, 'resolv.conf'), this.slimLibDir, this.slimRunDir,
+    ]);
   }
 
   /** argv prefix that runs a command on this host (its netns, mount and UTS namespaces). */
