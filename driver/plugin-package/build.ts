@@ -14,18 +14,11 @@ import { smokeCheck } from './smoke-check.js';
 export interface BuildOptions {
   /** remove an existing plugin of the same name first */
   force: boolean;
-  say?: (line: string) => void;
 }
 
-export interface BuildReport {
-  rootfsBytes: number;
-  assembleMs: number;
-  createMs: number;
-  totalMs: number;
-}
+const say = (line: string): void => void process.stdout.write(`${line}\n`);
 
-export async function buildPlugin(name: string, opts: BuildOptions): Promise<BuildReport> {
-  const say = opts.say ?? ((line: string) => process.stdout.write(`${line}\n`));
+export async function buildPlugin(name: string, opts: BuildOptions): Promise<void> {
   const t0 = performance.now();
   // Engine problems surface before seconds are spent on the rootfs.
   const docker = await connectEngine();
@@ -39,7 +32,7 @@ export async function buildPlugin(name: string, opts: BuildOptions): Promise<Bui
 
   const tA = performance.now();
   const tmp = mkdtempSync(join(tmpdir(), 'slim-plugin-'));
-  // An interrupted build must not leave a 140 MB tree behind either.
+  // An interrupted build must not leave a 120 MB tree behind either.
   const onSignal = (): void => {
     rmSync(tmp, { recursive: true, force: true });
     process.exit(130);
@@ -65,7 +58,6 @@ export async function buildPlugin(name: string, opts: BuildOptions): Promise<Bui
     const t2 = performance.now();
     say(`created plugin ${name} in the engine at ${engineAddress()} in ${seconds(t2 - t1)} (total ${seconds(t2 - t0)})`);
     say(`it is disabled; next: docker plugin push ${name}`);
-    return { rootfsBytes, assembleMs: t1 - tA, createMs: t2 - t1, totalMs: t2 - t0 };
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
