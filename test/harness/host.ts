@@ -4,7 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { exec, isAlive, settlesWithin, signal, sleep, SYSTEM_PATH, waitGone, type ExecOptions, type ExecResult } from './exec.js';
-import { processesMentioning } from './objects.js';
+import { netnsPids, processesMentioning } from './objects.js';
 
 export interface HostConfig {
   name: string;
@@ -213,6 +213,19 @@ export class Host {
       }
       await sleep(200);
     }
+  }
+
+  /**
+   * The host "loses power": every process in its network namespace (dockerd, containerd, shims,
+   * containers, plugins) is SIGKILLed at once. startDockerd() brings it back as after a reboot,
+   * except that the namespace's kernel objects survive.
+   */
+  async crash(): Promise<void> {
+    const pids = netnsPids(this.netns);
+    for (const pid of pids) signal(pid, 'SIGKILL');
+    for (const pid of pids) await waitGone(pid, 5_000);
+    this.dockerd = undefined;
+    this.dockerdExit = undefined;
   }
 
   async stopDockerd(): Promise<void> {
