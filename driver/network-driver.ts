@@ -2,7 +2,7 @@
 // objects behind the DataPlane; a handler that fails leaves both as they were.
 import type { Logger } from 'pino';
 import type { z } from 'zod';
-import { formatIp, parseCidr, parseIp, contains } from '../ipam/ipv4.js';
+import { contains, formatIp, hostRange, parseAddress, parseCidr, parseIp } from '../ipam/ipv4.js';
 import { LINK_PREFIX, linkName, type DataPlane } from './dataplane/dataplane.js';
 import { MAX_VNI, parseNetworkOptions } from './network-options.js';
 import { PluginError } from './plugin/errors.js';
@@ -128,10 +128,12 @@ export class NetworkDriver {
     const address = req.Interface?.Address;
     if (!address) throw new PluginError('endpoint has no IPv4 address; create the network with --ipam-driver slim or a --subnet');
     const macGiven = req.Interface?.MacAddress ?? '';
-    if (macGiven && !MAC.test(macGiven)) throw new PluginError(`bad MAC address ${JSON.stringify(macGiven)}`);
+    if (macGiven) unicastMacOrFail(macGiven);
+    const live = new Set((await this.store.liveHosts()).map((h) => h.id));
     const ep = await this.store.update((state) => {
       const net = networkOrFail(state, req.NetworkID);
       addressInSubnetOrFail(address, net.subnet, 'endpoint address');
+      const mac = macGiven.toLowerCase() || macFromIp(address);
       const existing = own(state.endpoints, req.EndpointID);
       if (existing) {
         if (existing.networkId !== net.id || existing.address !== address || existing.host !== this.config.hostId) {
@@ -139,6 +141,7 @@ export class NetworkDriver {
         }
         return existing;
       }
+      this.claimAddress(state, net.id, address, mac, live);
       const hostVeth = linkName(LINK_PREFIX.hostVeth, req.EndpointID);
       const twin = Object.values(state.endpoints).find((e) => e.hostVeth === hostVeth && e.host === this.config.hostId);
       if (twin) throw new PluginError(`endpoint ${req.EndpointID} would get the same kernel device names as endpoint ${twin.id}`);
@@ -147,7 +150,7 @@ export class NetworkDriver {
         networkId: net.id,
         host: this.config.hostId,
         address,
-        mac: macGiven.toLowerCase() || macFromIp(address),
+        mac,
         hostVeth,
         containerVeth: linkName(LINK_PREFIX.containerVeth, req.EndpointID),
         sandboxKey: null,
@@ -158,6 +161,24 @@ export class NetworkDriver {
     this.changed();
     // Fill only what Docker left empty: echoing a field it set is an error on its side.
     return macGiven ? {} : { Interface: { MacAddress: ep.mac } };
+  }
+
+  /**
+   * One IP and one MAC per network: forwarding entries can point at only one owner. A record left
+   * by a dead host (its lease expired) gives way: swarm reuses the addresses of tasks it lost.
+   */
+  private claimAddress(state: SlimState, networkId: string, address: string, mac: string, live: Set<string>): void {
+    const ip = address.split('/')[0];
+    for (const other of Object.values(state.endpoints)) {
+      if (other.networkId !== networkId || (other.address.split('/')[0] !== ip && other.mac !== mac)) continue;
+      if (other.host !== this.config.hostId && !live.has(other.host)) {
+        this.log.warn({ endpoint: other.id, host: other.host, address: other.address }, 'replacing an endpoint of a dead host');
+        delete state.endpoints[other.id];
+        continue;
+      }
+      const what = other.address.split('/')[0] === ip ? `address ${ip}` : `MAC address ${mac}`;
+      throw new PluginError(`${what} is already used by endpoint ${other.id} of this network`);
+    }
   }
 
   async deleteEndpoint(req: z.infer<typeof P.endpointOnly>) {
@@ -290,13 +311,25 @@ function cidrOrFail(text: string, what: string): string {
   }
 }
 
+/** "ip/len" with the subnet's length, a usable host address of the subnet (not network or broadcast). */
 function addressInSubnetOrFail(address: string, subnet: string, what: string): void {
+  const net = parseCidr(subnet);
+  if (!address.includes('/')) throw new PluginError(`bad ${what} ${JSON.stringify(address)}: expected ip/len`);
   let ip: number;
   try {
-    parseCidr(address, true);
-    ip = parseIp(address.split('/')[0] ?? '');
+    ip = parseAddress(address, net.prefix);
   } catch (err) {
-    throw new PluginError(`bad ${what} ${JSON.stringify(address)}: expected ip/len (${(err as Error).message})`);
+    throw new PluginError(`bad ${what} ${JSON.stringify(address)}: ${(err as Error).message}`);
   }
-  if (!contains(parseCidr(subnet), ip)) throw new PluginError(`${what} ${address} is outside the network's subnet ${subnet}`);
+  const { first, last } = hostRange(net);
+  if (!contains(net, ip)) throw new PluginError(`${what} ${address} is outside the network's subnet ${subnet}`);
+  if (ip < first || ip > last) throw new PluginError(`${what} ${address} is the network or broadcast address of ${subnet}`);
+}
+
+/** The kernel refuses multicast and all-zero MACs on an interface, but only at Join: refuse them here. */
+function unicastMacOrFail(mac: string): void {
+  if (!MAC.test(mac)) throw new PluginError(`bad MAC address ${JSON.stringify(mac)}`);
+  const first = parseInt(mac.slice(0, 2), 16);
+  if (first & 1) throw new PluginError(`MAC address ${mac} is a multicast address; an endpoint needs a unicast MAC`);
+  if (/^(00:){5}00$/.test(mac)) throw new PluginError(`MAC address ${mac} is all zeros; an endpoint needs a unicast MAC`);
 }

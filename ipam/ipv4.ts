@@ -62,3 +62,17 @@ export function hostRange(c: Cidr): { first: number; last: number } {
   if (c.prefix >= 31) return { first: c.base, last: c.base + size(c) - 1 };
   return { first: c.base + 1, last: c.base + size(c) - 2 };
 }
+
+/**
+ * An interface address as Docker sends it: "ip" or "ip/len". With `prefix`, a length must be that
+ * one. Returns the address as an integer.
+ */
+export function parseAddress(text: string, prefix?: number): number {
+  const [ip, len, ...rest] = text.split('/');
+  if (rest.length > 0 || len === '') throw new Error(`not an address: ${JSON.stringify(text)}`);
+  if (len !== undefined) {
+    if (!/^\d{1,2}$/.test(len) || Number(len) > 32) throw new Error(`bad prefix length in ${JSON.stringify(text)}`);
+    if (prefix !== undefined && Number(len) !== prefix) throw new Error(`address ${text} does not have the subnet's prefix length /${prefix}`);
+  }
+  return parseIp(ip ?? '');
+}

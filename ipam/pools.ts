@@ -3,7 +3,7 @@
 import { PluginError } from '../driver/plugin/errors.js';
 import { own, type PoolRecord, type SlimState } from '../driver/store/state.js';
 import { ADDRESS_SPACES, GLOBAL_ADDRESS_SPACE } from './address-spaces.js';
-import { contains, formatCidr, formatIp, hostRange, overlaps, parseCidr, parseIp, size, type Cidr } from './ipv4.js';
+import { contains, formatCidr, formatIp, hostRange, overlaps, parseAddress, parseCidr, parseIp, size, type Cidr } from './ipv4.js';
 
 export interface DefaultPools {
   /** Range empty-pool requests are carved from, e.g. 10.208.0.0/12. */
@@ -108,7 +108,7 @@ export function requestAddress(state: SlimState, req: AddressRequest): string {
   const pool = parseCidr(record.pool);
   let ip: number;
   if (req.address) {
-    ip = parseIpOrFail(req.address.split('/')[0] ?? '');
+    ip = parseAddressOrFail(req.address, pool.prefix);
     const { first, last } = hostRange(pool);
     if (ip < first || ip > last) throw new PluginError(`address ${formatIp(ip)} is not a usable address of pool ${record.pool}`);
   } else {
@@ -132,7 +132,7 @@ function firstFree(record: PoolRecord, range: Cidr, pool: Cidr): number {
 export function releaseAddress(state: SlimState, id: string, address: string): void {
   const record = own(state.pools, id);
   if (!record) return;
-  const ip = formatIp(parseIpOrFail(address.split('/')[0] ?? ''));
+  const ip = formatIp(parseAddressOrFail(address, parseCidr(record.pool).prefix));
   record.allocated = record.allocated.filter((a) => a !== ip);
 }
 
@@ -144,9 +144,9 @@ function parseCidrOrFail(text: string, what: string): Cidr {
   }
 }
 
-function parseIpOrFail(text: string): number {
+function parseAddressOrFail(text: string, prefix: number): number {
   try {
-    return parseIp(text);
+    return parseAddress(text, prefix);
   } catch (err) {
     throw new PluginError((err as Error).message);
   }

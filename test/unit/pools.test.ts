@@ -325,9 +325,9 @@ test('prototype member names as PoolID are unknown pools', (t) => {
   }
 });
 
-// ------------------------------------------------------------------ known bugs (test.failing: flip to test() once fixed)
+// ------------------------------------------------------------------ bugs found by these tests, now fixed
 
-test.failing('BUG: RequestAddress and ReleaseAddress ignore whatever follows the "/" of an address', (t) => {
+test('RequestAddress and ReleaseAddress refuse an address whose "/len" is malformed or not the pool\'s', (t) => {
   const state = emptyState();
   const p = requestPool(state, pool({ pool: '10.14.0.0/24' }), DEFAULTS);
   requestAddress(state, { poolId: p.id, address: '10.14.0.2', isGateway: false });

@@ -714,9 +714,9 @@ test('networks or endpoints whose IDs share the first 11 characters do not share
   t.deepEqual(rig.dp.calls.map((c) => `${c.op} ${c.id}`), [`ensureNetwork ${a}`], 'nothing reached the kernel for the refused twins');
 });
 
-// ------------------------------------------------------------------ known bugs (test.failing: flip to test() once fixed)
+// ------------------------------------------------------------------ bugs found by these tests, now fixed
 
-test.failing('BUG: CreateEndpoint accepts an address another endpoint of the network already has', async (t) => {
+test('CreateEndpoint refuses an address another endpoint of the network already has', async (t) => {
   const rig = await rigFor(t);
   await createNetwork(rig, 'net1');
   t.is((await rig.call('NetworkDriver.CreateEndpoint', { NetworkID: 'net1', EndpointID: 'ep1', Interface: { Address: '10.50.0.2/24' } })).status, 200);
@@ -727,7 +727,7 @@ test.failing('BUG: CreateEndpoint accepts an address another endpoint of the net
   t.deepEqual(Object.keys((await rig.store.read()).endpoints), ['ep1']);
 });
 
-test.failing('BUG: CreateEndpoint accepts a MAC address another endpoint of the network already has', async (t) => {
+test('CreateEndpoint refuses a MAC address another endpoint of the network already has', async (t) => {
   const rig = await rigFor(t);
   await createNetwork(rig, 'net1');
   await rig.call('NetworkDriver.CreateEndpoint', { NetworkID: 'net1', EndpointID: 'ep1', Interface: { Address: '10.50.0.2/24' } });
@@ -736,7 +736,7 @@ test.failing('BUG: CreateEndpoint accepts a MAC address another endpoint of the 
   t.deepEqual(Object.keys((await rig.store.read()).endpoints), ['ep1']);
 });
 
-test.failing('BUG: CreateEndpoint accepts multicast and all-zero MAC addresses the kernel refuses at Join', async (t) => {
+test('CreateEndpoint refuses multicast and all-zero MAC addresses, which the kernel would refuse at Join', async (t) => {
   const rig = await rigFor(t);
   await createNetwork(rig, 'net1');
   for (const [i, mac] of ['01:00:5e:00:00:01', '33:33:00:00:00:01', 'ff:ff:ff:ff:ff:ff', '00:00:00:00:00:00'].entries()) {
@@ -746,7 +746,7 @@ test.failing('BUG: CreateEndpoint accepts multicast and all-zero MAC addresses t
   t.deepEqual((await rig.store.read()).endpoints, {});
 });
 
-test.failing('BUG: CreateEndpoint accepts the subnet\'s network and broadcast addresses and a prefix length that is not the subnet\'s', async (t) => {
+test('CreateEndpoint refuses the subnet\'s network and broadcast addresses and a prefix length that is not the subnet\'s', async (t) => {
   const rig = await rigFor(t);
   await createNetwork(rig, 'net1'); // 10.50.0.0/24
   for (const [i, address] of ['10.50.0.0/24', '10.50.0.255/24', '10.50.0.7/8', '10.50.0.8/32'].entries()) {
