@@ -59,3 +59,10 @@ export async function removeAllContainers(host: Host): Promise<void> {
   const ids = stdout.split('\n').filter(Boolean);
   if (ids.length) await host.docker(['rm', '-f', ...ids]);
 }
+
+/** Back to an empty host between tests: no containers, no Slim networks. */
+export async function resetHost(host: Host): Promise<void> {
+  await removeAllContainers(host);
+  const { stdout } = await host.docker(['network', 'ls', '--filter', 'driver=slim', '-q']);
+  for (const id of stdout.split('\n').filter(Boolean)) await host.docker(['network', 'rm', id], { allowFail: true });
+}

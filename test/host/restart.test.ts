@@ -4,7 +4,7 @@ import anyTest, { type TestFn } from 'ava';
 import { loadImages } from '../harness/images.js';
 import { SlimDaemon } from '../harness/slim.js';
 import { World, type Host } from '../harness/world.js';
-import { createSlimNetwork, echoOver, execIn, removeAllContainers, runDetached, slimLinks, waitFor } from './docker-helpers.js';
+import { createSlimNetwork, echoOver, execIn, removeAllContainers, resetHost, runDetached, slimLinks, waitFor } from './docker-helpers.js';
 
 const test = anyTest as TestFn<{ world: World; h1: Host; slim: SlimDaemon }>;
 
@@ -21,9 +21,7 @@ test.after.always(async (t) => {
 });
 
 test.afterEach.always(async (t) => {
-  await removeAllContainers(t.context.h1);
-  const { stdout } = await t.context.h1.docker(['network', 'ls', '--filter', 'driver=slim', '-q']);
-  for (const id of stdout.split('\n').filter(Boolean)) await t.context.h1.docker(['network', 'rm', id], { allowFail: true });
+  await resetHost(t.context.h1);
 });
 
 test.serial('after kill -9 of the daemon: traffic flows, new containers join, network rm works', async (t) => {

@@ -5,7 +5,7 @@ import { loadImages } from '../harness/images.js';
 import { SlimDaemon, SLIM_CLI } from '../harness/slim.js';
 import { World, type Host } from '../harness/world.js';
 import {
-  containerIp, createSlimNetwork, DEBIAN, echoOver, execIn, removeAllContainers, runDetached, slimLinks,
+  containerIp, createSlimNetwork, DEBIAN, echoOver, execIn, removeAllContainers, resetHost, runDetached, slimLinks,
 } from './docker-helpers.js';
 
 const test = anyTest as TestFn<{ world: World; h1: Host; h2: Host; slim: SlimDaemon }>;
@@ -25,9 +25,7 @@ test.after.always(async (t) => {
 });
 
 test.afterEach.always(async (t) => {
-  await removeAllContainers(t.context.h1);
-  const { stdout } = await t.context.h1.docker(['network', 'ls', '--filter', 'driver=slim', '-q']);
-  for (const id of stdout.split('\n').filter(Boolean)) await t.context.h1.docker(['network', 'rm', id]);
+  await resetHost(t.context.h1);
 });
 
 test.serial('network create makes a bridge and a VXLAN device with MTU = underlay − 50', async (t) => {
