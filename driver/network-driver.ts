@@ -67,12 +67,13 @@ export class NetworkDriver {
     if (gateway) addressInSubnetOrFail(gateway, subnet, 'gateway');
     const self = this.config.hostId;
     // State first, kernel second: a crash in between is repaired by reconcile() on start.
-    const { net, isNew } = await this.store.update((state) => {
+    const { net, added } = await this.store.update((state) => {
       const existing = own(state.networks, req.NetworkID);
       if (existing) {
         if (existing.subnet !== subnet) throw new PluginError(`network ${req.NetworkID} exists with subnet ${existing.subnet}, not ${subnet}`);
-        if (!existing.hosts.includes(self)) existing.hosts.push(self);
-        return { net: existing, isNew: false };
+        if (existing.hosts.includes(self)) return { net: existing, added: false };
+        existing.hosts.push(self);
+        return { net: existing, added: true };
       }
       const vni = options.vni ?? own(state.allocatedVnis, req.NetworkID) ?? freeVni(state);
       refuseVniOfOthers(state, vni, req.NetworkID);
@@ -92,12 +93,13 @@ export class NetworkDriver {
         options: options.generic,
       };
       state.networks[net.id] = net;
-      return { net, isNew: true };
+      return { net, added: true };
     });
     try {
       await this.dataplane.ensureNetwork(net);
     } catch (err) {
-      await this.store.update((state) => dropHost(state, net.id, self, isNew));
+      // Undo only what this call added: a replay must not take the host off its own network.
+      if (added) await this.store.update((state) => dropHost(state, net.id, self));
       throw err;
     }
     this.log.info({ network: net.id, vni: net.vni, subnet, bridge: net.bridge }, 'network created');
@@ -116,7 +118,7 @@ export class NetworkDriver {
     await this.dataplane.removeNetwork(net);
     await this.store.update((state) => {
       for (const ep of local) delete state.endpoints[ep.id];
-      dropHost(state, net.id, self, true);
+      dropHost(state, net.id, self);
     });
     this.log.info({ network: net.id }, 'network deleted on this host');
     this.changed();
@@ -203,6 +205,7 @@ export class NetworkDriver {
     const net = networkOrFail(state, req.NetworkID);
     const ep = endpointOrFail(state, req.EndpointID);
     if (ep.networkId !== net.id) throw new PluginError(`endpoint ${ep.id} belongs to network ${ep.networkId}, not ${net.id}`);
+    if (ep.host !== this.config.hostId) throw new PluginError(`endpoint ${ep.id} belongs to host ${ep.host}, not this one`);
     await this.dataplane.attachEndpoint(net, ep);
     try {
       await this.store.update((state) => {
@@ -268,12 +271,12 @@ function macFromIp(address: string): string {
   return bytes.map((b) => b.toString(16).padStart(2, '0')).join(':');
 }
 
-/** Takes `host` off the network; with `removeWhenUnused`, the record goes when no host has it. */
-function dropHost(state: SlimState, networkId: string, host: string, removeWhenUnused: boolean): void {
+/** Takes `host` off the network; the record goes when no host has it any more. */
+function dropHost(state: SlimState, networkId: string, host: string): void {
   const net = own(state.networks, networkId);
   if (!net) return;
   net.hosts = net.hosts.filter((h) => h !== host);
-  if (removeWhenUnused && net.hosts.length === 0) delete state.networks[networkId];
+  if (net.hosts.length === 0) delete state.networks[networkId];
 }
 
 /** A VNI belongs to one network: the one created with it, or the one the swarm manager allocated it to. */
