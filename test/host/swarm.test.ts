@@ -145,6 +145,12 @@ test.serial('a worker that dies is dropped from the others\' forwarding entries 
     const { stdout } = await m.docker(['node', 'ls', '--format', '{{.Hostname}} {{.Status}}']);
     return stdout.includes(`${victim.name} Ready`);
   }, 90_000);
+  // The scheduler places tasks only on nodes that report the network plugin; a node reports it
+  // once its dockerd has enabled it, a little after the node is Ready.
+  await waitFor('the worker to report the Slim plugin', async () => {
+    const { stdout } = await m.docker(['node', 'inspect', victim.name, '--format', '{{range .Description.Engine.Plugins}}{{.Name}} {{end}}']);
+    return stdout.includes(swarm.plugin);
+  }, 90_000);
   // New tasks go to the emptiest worker, the one that came back.
   await m.docker(['service', 'scale', '-d', 'echo_server=6']);
   await waitFor('6 server tasks running', () => replicasRunning(m, 'echo_server', 6), 120_000);
