@@ -27,6 +27,8 @@ const RECIPE_VERSION = 1;
 export const IMAGES = {
   busybox: { name: 'slim-test/busybox:latest', base: 'busybox', cmd: ['sh'] },
   debian: { name: 'slim-test/debian:latest', base: 'debian', packages: DEBIAN_TOOLS, cmd: ['bash'] },
+  // bench/overlay.ts: iperf3 (throughput), sockperf (TCP request/response latency), ethtool (offloads).
+  bench: { name: 'slim-test/bench:latest', base: 'debian', packages: [...DEBIAN_TOOLS, 'iperf3', 'sockperf', 'ethtool'], cmd: ['bash'] },
   // e.g. memcached: { name: 'slim-test/memcached:latest', base: 'debian',
   //   packages: [...DEBIAN_TOOLS, 'memcached'], cmd: ['memcached', '-u', 'nobody'] },
 } satisfies Record<string, ImageRecipe>;
