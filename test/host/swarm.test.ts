@@ -4,7 +4,7 @@
 import anyTest, { type TestFn } from 'ava';
 import path from 'node:path';
 import { exec } from '../harness/exec.js';
-import { REPO_ROOT } from '../harness/slim.js';
+import { REPO_ROOT, SLIM_CLI } from '../harness/slim.js';
 import { SlimSwarm } from '../harness/swarm.js';
 import type { Host } from '../harness/world.js';
 import { DEBIAN, echoOver, execIn, slimLinks, waitFor } from './docker-helpers.js';
@@ -64,6 +64,11 @@ test.serial('a Slim network created on the manager carries a stack across hosts,
   const state = await clusterState(swarm);
   const hosts = new Set(Object.values(state.endpoints).map((e) => e.host));
   t.is(hosts.size, 2, 'the two tasks run on two different hosts');
+  // `slim status` against the managed plugin's socket, as PLUGIN.md tells operators.
+  const id = (await m.docker(['plugin', 'inspect', '-f', '{{.Id}}', swarm.plugin])).stdout.trim();
+  const status = await m.run(['node', SLIM_CLI, 'status', '--plugin-socket', path.join(m.pluginDir, id, 'slim.sock')]);
+  t.regex(status.stdout, /store: +etcd/);
+  t.regex(status.stdout, /hosts: +3 live/);
 });
 
 test.serial('scaling up spreads tasks over the workers with distinct addresses; scaling down removes them', async (t) => {
