@@ -18,6 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { IMAGES } from '../test/harness/images.js';
 import { SlimSwarm } from '../test/harness/swarm.js';
+import { waitFor } from '../test/harness/wait.js';
 import type { Host } from '../test/harness/world.js';
 import { fmt, markdownTable, METRICS, MODE_ORDER, summarize, type ModeKey, type Sample } from './report.js';
 import { cpuBetween, parseCpuLine, type CpuTicks, type CpuUse } from './stats.js';
@@ -157,20 +158,6 @@ const log = (msg: string): void => {
   process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
 };
 
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-    await new Promise((r) => setTimeout(r, 500));
-  }
-}
 
 function readCpu(): CpuTicks {
   return parseCpuLine(readFileSync('/proc/stat', 'utf8').split('\n')[0]!);
@@ -439,7 +426,7 @@ async function createNetworks(ctx: Ctx, modes: readonly ModeKey[]): Promise<void
     await waitFor('the Slim network to be allocated', async () => {
       const { stdout } = await m.docker(['network', 'ls', '--filter', `name=${SLIM_NET}`, '--format', '{{.Driver}}']);
       return stdout.trim() === plugin;
-    });
+    }, 60_000, 500);
   }
   if (modes.includes('O')) {
     await m.docker(['network', 'create', '-d', 'overlay', '--attachable', '--subnet', OVERLAY_SUBNET, OVERLAY_NET]);
@@ -495,8 +482,8 @@ async function main(): Promise<void> {
 
     // Warm-up, not counted: servers answering, neighbour and forwarding entries in place.
     for (const s of setups.values()) {
-      await waitFor(`${s.mode.key}: iperf3 server`, async () => (await iperf(ctx.client, s.clientContainer, s.addr, 1)).bytes > 0);
-      await waitFor(`${s.mode.key}: sockperf server`, async () => (await sockperf(ctx.client, s.clientContainer, s.addr, 2, opts.rrCpus)).transactions > 0);
+      await waitFor(`${s.mode.key}: iperf3 server`, async () => (await iperf(ctx.client, s.clientContainer, s.addr, 1)).bytes > 0, 60_000, 500);
+      await waitFor(`${s.mode.key}: sockperf server`, async () => (await sockperf(ctx.client, s.clientContainer, s.addr, 2, opts.rrCpus)).transactions > 0, 60_000, 500);
     }
 
     // Background: what the idle swarm (dockerds, etcd, the plugins) and anything else costs.

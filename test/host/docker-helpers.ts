@@ -1,6 +1,8 @@
 // Small helpers over a test host's docker CLI, shared by the host-tier tests.
 import type { Host } from '../harness/world.js';
 
+export { waitFor } from '../harness/wait.js';
+
 export const BUSYBOX = 'slim-test/busybox:latest';
 export const DEBIAN = 'slim-test/debian:latest';
 
@@ -39,20 +41,6 @@ export async function slimLinks(host: Host): Promise<string[]> {
   return (JSON.parse(stdout) as { ifname: string }[]).map((l) => l.ifname).filter((n) => /^sl[bxvc]-/.test(n));
 }
 
-export async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value) return value;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
 
 export async function removeAllContainers(host: Host): Promise<void> {
   const { stdout } = await host.docker(['ps', '-aq']);
