@@ -75,6 +75,9 @@ export class LinuxBridgeDataPlane implements DataPlane {
   }
 
   async programForwarding(net: NetworkRecord, remotes: RemoteEndpoint[]): Promise<number> {
+    // The record is committed before the devices exist (CreateNetwork, or a start-up in progress);
+    // the sync that follows ensureNetwork programs them.
+    if (!(await this.exists(net.vxlan))) return 0;
     return programVxlan(net.vxlan, remotes);
   }
 
