@@ -16,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 import test, { type ExecutionContext } from 'ava';
 import { pluginRoutes } from '../../driver/plugin/routes.js';
 import { generate, UNCLEAR_ERROR, uncoveredMethods, type Baseline, type FuzzCase } from './fuzz-cases.js';
+import { rawRequest, type RawReply } from '../harness/raw-request.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 // SLIM_FUZZ_CLI points the test at another build (e.g. an older commit's, to check the test itself).
@@ -68,42 +69,14 @@ function nsLinks(): string[] {
   return links.map((l) => l.ifname).sort();
 }
 
-interface Reply {
-  status: number;
-  text: string;
-  json: unknown;
-}
-
-function send(ctx: Pick<Ctx, 'sock' | 'agent'>, c: Pick<FuzzCase, 'verb' | 'path' | 'body' | 'headers'>): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      {
-        socketPath: ctx.sock,
-        agent: ctx.agent,
-        method: c.verb,
-        path: c.path,
-        timeout: REQUEST_TIMEOUT_MS,
-        headers: { Accept: 'application/vnd.docker.plugins.v1.2+json', 'Content-Length': c.body.length, ...c.headers },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (d: Buffer) => chunks.push(d));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          let json: unknown;
-          try {
-            json = JSON.parse(text);
-          } catch {
-            json = undefined;
-          }
-          resolve({ status: res.statusCode ?? 0, text, json });
-        });
-        res.on('error', reject);
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error(`no reply within ${REQUEST_TIMEOUT_MS} ms`)));
-    req.on('error', reject);
-    req.end(c.body);
+function send(ctx: Pick<Ctx, 'sock' | 'agent'>, c: Pick<FuzzCase, 'verb' | 'path' | 'body' | 'headers'>): Promise<RawReply> {
+  return rawRequest(ctx.sock, {
+    method: c.verb,
+    path: c.path,
+    body: c.body,
+    agent: ctx.agent,
+    timeoutMs: REQUEST_TIMEOUT_MS,
+    headers: { Accept: 'application/vnd.docker.plugins.v1.2+json', 'Content-Length': c.body.length, ...c.headers },
   });
 }
 
@@ -143,7 +116,7 @@ function unexpectedFailures(ctx: Ctx): string[] {
 }
 
 /** Checks one reply against its classification; returns a description of what is wrong, or null. */
-function judge(c: FuzzCase, r: Reply): string | null {
+function judge(c: FuzzCase, r: RawReply): string | null {
   const body = r.json as { Err?: unknown } | undefined;
   if (body === undefined || typeof body !== 'object' || body === null) return `reply is not a JSON object: ${r.status} ${r.text.slice(0, 200)}`;
   switch (c.expect.kind) {

@@ -17,6 +17,7 @@ import { emptyState, type NetworkRecord, type SlimState } from '../../driver/sto
 import { IpamDriver } from '../../ipam/ipam-driver.js';
 import { parseCidr } from '../../ipam/ipv4.js';
 import type { DefaultPools } from '../../ipam/pools.js';
+import { rawRequest, type RawReply } from '../harness/raw-request.js';
 
 const log = pino({ level: 'silent' });
 const HOST = 'host-a';
@@ -103,35 +104,6 @@ test.afterEach.always(async (t) => {
   await stopRig((t.context as { rig?: Rig }).rig);
 });
 
-interface RawReply {
-  status: number;
-  text: string;
-  json: any;
-}
-
-/** A request with full control over verb, headers and bytes (callPlugin always POSTs JSON-ish text). */
-function raw(sock: string, opts: { method?: string; path: string; body?: string | Buffer; headers?: Record<string, string | number> }): Promise<RawReply> {
-  return new Promise((resolve, reject) => {
-    const headers = { ...(opts.body !== undefined && !opts.headers?.['Transfer-Encoding'] ? { 'Content-Length': Buffer.byteLength(opts.body) } : {}), ...opts.headers };
-    const req = http.request({ socketPath: sock, path: opts.path, method: opts.method ?? 'POST', headers }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        let json: unknown;
-        try {
-          json = JSON.parse(text);
-        } catch {
-          json = undefined;
-        }
-        resolve({ status: res.statusCode ?? 0, text, json });
-      });
-    });
-    req.on('error', reject);
-    req.end(opts.body);
-  });
-}
-
 function isErr(t: ExecutionContext, reply: { status: number; body?: any; json?: any }, message: RegExp, what = ''): void {
   const body = reply.body ?? reply.json;
   t.not(reply.status, 200, `${what} should fail: ${JSON.stringify(body)}`);
@@ -158,11 +130,11 @@ test('empty bodies work for Plugin.Activate, GetCapabilities and GetDefaultAddre
   };
   for (const [method, reply] of Object.entries(expected)) {
     // exactly what Docker sends: no Content-Type, Content-Length 0
-    const a = await raw(rig.sock, { path: `/${method}`, headers: { Accept: 'application/vnd.docker.plugins.v1.2+json', 'Content-Length': 0 } });
+    const a = await rawRequest(rig.sock, { path: `/${method}`, headers: { Accept: 'application/vnd.docker.plugins.v1.2+json', 'Content-Length': 0 } });
     t.is(a.status, 200, `${method}: ${a.text}`);
     t.deepEqual(a.json, reply, method);
     // an empty chunked body
-    const b = await raw(rig.sock, { path: `/${method}`, headers: { 'Transfer-Encoding': 'chunked' } });
+    const b = await rawRequest(rig.sock, { path: `/${method}`, headers: { 'Transfer-Encoding': 'chunked' } });
     t.is(b.status, 200, `${method} chunked: ${b.text}`);
     t.deepEqual(b.json, reply);
     // "{}" as the body, and the client helper
@@ -179,7 +151,7 @@ test('bodies are parsed as JSON whatever the Content-Type says, or without one',
   const body = JSON.stringify({ AddressSpace: 'slim-local', Pool: '10.60.0.0/24' });
   const variants: Record<string, string>[] = [{}, { 'Content-Type': 'text/plain' }, { 'Content-Type': 'application/octet-stream' }, { 'Content-Type': 'application/json' }];
   for (const headers of variants) {
-    const r = await raw(rig.sock, { path: '/IpamDriver.RequestPool', body, headers });
+    const r = await rawRequest(rig.sock, { path: '/IpamDriver.RequestPool', body, headers });
     t.is(r.status, 200, `${JSON.stringify(headers)}: ${r.text}`);
     t.deepEqual(r.json, { PoolID: 'slim-local|10.60.0.0/24', Pool: '10.60.0.0/24', Data: {} });
   }
@@ -189,7 +161,7 @@ test('garbage JSON gets a non-200 with {"Err": "...not valid JSON..."}', async (
   const rig = await rigFor(t);
   for (const body of ['{', '{"NetworkID":', 'not json', '\u0000\u00ff\u00fe', '{"a":1}}', "{'NetworkID':'x'}", '[1,2', 'nul', '   ']) {
     for (const method of ['NetworkDriver.CreateNetwork', 'Plugin.Activate', 'IpamDriver.RequestAddress', 'Nope.Nothing']) {
-      const r = await raw(rig.sock, { path: `/${method}`, body });
+      const r = await rawRequest(rig.sock, { path: `/${method}`, body });
       t.not(r.status, 200, `${method} ${JSON.stringify(body)}`);
       t.true(r.status >= 400 && r.status < 600);
       t.regex(r.json?.Err ?? '', /request body is not valid JSON/, `${method} ${JSON.stringify(body)} → ${r.text}`);
@@ -203,7 +175,7 @@ test('garbage JSON gets a non-200 with {"Err": "...not valid JSON..."}', async (
 test('valid JSON of the wrong type is refused with a readable reason', async (t) => {
   const rig = await rigFor(t);
   for (const body of ['null', '[]', '42', '"x"', 'true', '[{"NetworkID":"n"}]']) {
-    const r = await raw(rig.sock, { path: '/NetworkDriver.DeleteNetwork', body });
+    const r = await rawRequest(rig.sock, { path: '/NetworkDriver.DeleteNetwork', body });
     isErr(t, { status: r.status, json: r.json }, /^invalid request: body: .*expected object/, body);
   }
   const r = await rig.call('NetworkDriver.DeleteNetwork', { NetworkID: 42 });
@@ -218,17 +190,17 @@ test('valid JSON of the wrong type is refused with a readable reason', async (t)
 test('an unknown method or a non-POST verb gets 404 {Err}', async (t) => {
   const rig = await rigFor(t);
   for (const p of ['/NetworkDriver.Nope', '/', '/Plugin.activate', '/__proto__', '/constructor', '/toString', '/hasOwnProperty', '/NetworkDriver.CreateNetwork/x', '/VolumeDriver.Create', `/${'A'.repeat(5000)}`]) {
-    const r = await raw(rig.sock, { path: p, body: '{}' });
+    const r = await rawRequest(rig.sock, { path: p, body: '{}' });
     t.is(r.status, 404, `${p.slice(0, 40)}: ${r.text.slice(0, 200)}`);
     t.regex(r.json?.Err ?? '', /^unknown plugin method/);
     t.true(r.text.length < 300, 'a long method name is not echoed in full');
   }
   for (const method of ['GET', 'PUT', 'DELETE', 'PATCH', 'OPTIONS']) {
-    const r = await raw(rig.sock, { method, path: '/Plugin.Activate', body: method === 'GET' ? undefined : '{}' });
+    const r = await rawRequest(rig.sock, { method, path: '/Plugin.Activate', body: method === 'GET' ? undefined : '{}' });
     t.is(r.status, 404, `${method}: ${r.text}`);
     t.regex(r.json?.Err ?? '', /unknown plugin method "Plugin\.Activate"/);
   }
-  const q = await raw(rig.sock, { path: '/Plugin.Activate?x=1', body: '' });
+  const q = await rawRequest(rig.sock, { path: '/Plugin.Activate?x=1', body: '' });
   t.is(q.status, 200, 'a query string does not change the method');
 });
 
@@ -236,7 +208,7 @@ test('a body over 1 MiB is refused with a clear error and the server keeps servi
   const rig = await rigFor(t);
   t.is(MAX_BODY_BYTES, 1024 * 1024);
   const big = JSON.stringify({ NetworkID: 'n', Options: { pad: 'x'.repeat(MAX_BODY_BYTES) } });
-  const r = await raw(rig.sock, { path: '/NetworkDriver.CreateNetwork', body: big });
+  const r = await rawRequest(rig.sock, { path: '/NetworkDriver.CreateNetwork', body: big });
   t.is(r.status, 413);
   t.regex(r.json?.Err ?? '', /request body is larger than 1048576 bytes/);
   // the same without Content-Length (chunked)
@@ -254,7 +226,7 @@ test('a body over 1 MiB is refused with a clear error and the server keeps servi
   t.regex(c.json.Err, /larger than/);
   // exactly at the limit is fine as far as size goes (the content is still checked)
   const atLimit = JSON.stringify({ PoolID: 'p', Address: '' }).padEnd(MAX_BODY_BYTES, ' ');
-  const ok = await raw(rig.sock, { path: '/IpamDriver.ReleasePool', body: atLimit });
+  const ok = await rawRequest(rig.sock, { path: '/IpamDriver.ReleasePool', body: atLimit });
   t.is(ok.status, 200, ok.text);
   t.deepEqual((await rig.call('Plugin.Activate')).status, 200);
   t.deepEqual(rig.dp.calls, []);
