@@ -9,6 +9,7 @@ APT_PACKAGES=(
   busybox-static debootstrap                  # offline test images
   etcd-server etcd-client                     # cluster state for multi-host (issue 3)
   docker-registry                             # push/install of the managed plugin, offline
+  musl-tools                                  # the shim's musl build (Alpine images)
 )
 
 missing=()
