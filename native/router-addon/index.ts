@@ -52,6 +52,15 @@ export interface LocalAddress {
   port: number;
 }
 
+/** An IPv4 TCP listener as the kernel's socket table shows it. */
+export interface ListeningSocket {
+  /** The bound address, '0.0.0.0' for a wildcard listener. */
+  ip: string;
+  port: number;
+  /** SO_COOKIE of the socket: equal to socketCookie(fd) on any fd for it. */
+  cookie: bigint;
+}
+
 type Handle = object & { readonly __brand: 'router-addon handle' };
 
 interface Native {
@@ -69,6 +78,7 @@ interface Native {
   localAddress(fd: number): LocalAddress;
   socketCookie(fd: number): bigint;
   closeFd(fd: number): void;
+  listeningSockets(): ListeningSocket[];
   constants: SocketConstants;
 }
 
@@ -218,6 +228,15 @@ export function socketCookie(fd: number): bigint {
 
 export function closeFd(fd: number): void {
   native().closeFd(fd);
+}
+
+/** Every IPv4 TCP socket in LISTEN state in this process's network namespace (any process's, not
+ *  only ours), from NETLINK_SOCK_DIAG. Synchronous: one netlink dump, microseconds to a few ms.
+ *  IPv6 sockets (including dual-stack '::' listeners) are not listed. Throws as Node does
+ *  (.code 'ETIMEDOUT' if the kernel does not answer within 5 s, 'EAGAIN' if the table kept
+ *  changing during three dumps). */
+export function listeningSockets(): ListeningSocket[] {
+  return native().listeningSockets();
 }
 
 /** Option levels and names for setsockoptRaw/getsockoptInt, from the C headers. */

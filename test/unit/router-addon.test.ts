@@ -598,6 +598,87 @@ test.serial('setsockoptRaw, getsockoptInt, socketCookie, localAddress and their 
   t.is(fdCount(), before);
 });
 
+// --- listeningSockets (NETLINK_SOCK_DIAG) -----------------------------------------------------
+
+/** A listener made with the addon's own calls on ip:0; returns its fd and port. */
+function addonListener(ip = '127.0.0.1'): { fd: number; port: number } {
+  const fd = addon.tcpSocket({ nonblock: true, cloexec: true });
+  addon.bindIPv4(fd, ip, 0);
+  addon.listenFd(fd, 16);
+  return { fd, port: addon.localAddress(fd).port };
+}
+
+test.serial('listeningSockets finds a listener with its SO_COOKIE; once closed it is gone', (t) => {
+  const before = fdCount();
+  const { fd, port } = addonListener();
+  const cookie = addon.socketCookie(fd);
+  const found = addon.listeningSockets().filter((s) => s.cookie === cookie);
+  t.deepEqual(found, [{ ip: '127.0.0.1', port, cookie }]);
+  for (const s of addon.listeningSockets()) {
+    t.regex(s.ip, /^\d{1,3}(\.\d{1,3}){3}$/);
+    t.true(Number.isInteger(s.port) && s.port >= 0 && s.port <= 65535);
+    t.is(typeof s.cookie, 'bigint');
+  }
+
+  // Bound but not listening, or connecting: not a listener.
+  const bound = addon.tcpSocket({ nonblock: true, cloexec: true });
+  addon.bindIPv4(bound, '127.0.0.1', 0);
+  const boundCookie = addon.socketCookie(bound);
+  const client = addon.tcpSocket({ nonblock: true, cloexec: true });
+  addon.connectIPv4(client, '127.0.0.1', port);
+  const clientCookie = addon.socketCookie(client);
+  const now = addon.listeningSockets().map((s) => s.cookie);
+  t.false(now.includes(boundCookie));
+  t.false(now.includes(clientCookie));
+  t.true(now.includes(cookie));
+
+  addon.closeFd(client);
+  addon.closeFd(bound);
+  addon.closeFd(fd);
+  t.false(addon.listeningSockets().some((s) => s.cookie === cookie || (s.ip === '127.0.0.1' && s.port === port)));
+  t.is(fdCount(), before, 'the netlink socket is closed after each call');
+});
+
+test.serial('listeningSockets: wildcard and Node’s own listeners, IPv6 ones left out', async (t) => {
+  const wild = addonListener('0.0.0.0');
+  t.deepEqual(addon.listeningSockets().filter((s) => s.cookie === addon.socketCookie(wild.fd)),
+    [{ ip: '0.0.0.0', port: wild.port, cookie: addon.socketCookie(wild.fd) }]);
+  addon.closeFd(wild.fd);
+
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  t.true(addon.listeningSockets().some((s) => s.ip === '127.0.0.1' && s.port === port));
+  await new Promise((resolve) => server.close(resolve));
+
+  const v6 = net.createServer();
+  const v6ok = await new Promise<boolean>((resolve) => {
+    v6.once('error', () => resolve(false));
+    v6.listen({ port: 0, host: '::1', ipv6Only: true }, () => resolve(true));
+  });
+  if (v6ok) {
+    const v6port = (v6.address() as AddressInfo).port;
+    t.false(addon.listeningSockets().some((s) => s.port === v6port), 'an IPv6 listener is not an IPv4 one');
+    await new Promise((resolve) => v6.close(resolve));
+  }
+});
+
+test.serial('listeningSockets reads a dump of many parts: 1,000 listeners, each with the right cookie', (t) => {
+  // ~90 bytes a socket: 1,000 of them cannot fit one 32 KiB datagram.
+  const before = fdCount();
+  const listeners = Array.from({ length: 1000 }, () => addonListener());
+  const byCookie = new Map(addon.listeningSockets().map((s) => [s.cookie, s]));
+  const cookies = listeners.map((l) => addon.socketCookie(l.fd));
+  t.is(listeners.filter((l, i) => {
+    const s = byCookie.get(cookies[i]!);
+    return s?.ip === '127.0.0.1' && s.port === l.port;
+  }).length, 1000);
+  for (const l of listeners) addon.closeFd(l.fd);
+  const after = new Set(addon.listeningSockets().map((s) => s.cookie));
+  t.false(cookies.some((c) => after.has(c)), 'all gone once closed');
+  t.is(fdCount(), before);
+});
+
 /** An int as setsockopt takes it: 4 bytes in host order. */
 function int32(value: number): Buffer {
   return Buffer.from(new Int32Array([value]).buffer);

@@ -5,6 +5,7 @@
 #include <node_api.h>
 #include <sys/socket.h>
 
+#include "diag.h"
 #include "seqpacket.h"
 #include "sockets.h"
 
@@ -25,6 +26,7 @@ static const struct {
     {"localAddress", local_address},     /* getsockname */
     {"socketCookie", socket_cookie},     /* getsockopt SO_COOKIE */
     {"closeFd", close_fd},               /* close */
+    {"listeningSockets", listening_sockets}, /* NETLINK_SOCK_DIAG dump of IPv4 TCP listeners */
 };
 
 /* The option numbers the router passes to setsockoptRaw/getsockoptInt, from the real headers. */
