@@ -18,6 +18,8 @@ program
   .option('--host-ttl <seconds>', `how long a dead host's endpoints stay reachable in etcd (env HOST_TTL, default ${DEFAULTS.hostTtl})`)
   .option('--default-pool <cidr>', `range pools are carved from when no --subnet is given (env DEFAULT_POOL, default ${DEFAULTS.defaultPool})`)
   .option('--default-pool-size <len>', `prefix length of those pools (env DEFAULT_POOL_SIZE, default ${DEFAULTS.defaultPoolSize})`)
+  .option('--run-dir <dir>', `router.sock and the shim builds, mounted by containers that opt in (env RUN_DIR, default ${DEFAULTS.runDir})`)
+  .option('--router-port <port>', `underlay TCP port for other hosts' routers, 0 = any (env ROUTER_PORT, default ${DEFAULTS.routerPort}); the cluster secret comes from env SECRET or the cluster state`)
   .action(async (flags) => {
     await runDaemon(resolveConfig(flags));
   });

@@ -15,6 +15,12 @@ export interface DaemonConfig {
   /** Seconds until a dead host's record expires from etcd and its endpoints are forgotten. */
   hostTtl: number;
   defaultPools: { range: Cidr; prefix: number };
+  /** Holds router.sock and the shim builds; containers mount it to opt in to host sockets. */
+  runDir: string;
+  /** Underlay TCP port of this host's router (0 = any free port; it is published in the state). */
+  routerPort: number;
+  /** Cluster secret for router-to-router messages; null = the one kept in the cluster state. */
+  secret: Buffer | null;
 }
 
 export interface DaemonFlags {
@@ -27,6 +33,8 @@ export interface DaemonFlags {
   hostTtl?: string;
   defaultPool?: string;
   defaultPoolSize?: string;
+  runDir?: string;
+  routerPort?: string;
 }
 
 export const DEFAULTS = {
@@ -38,6 +46,8 @@ export const DEFAULTS = {
   hostTtl: '10',
   defaultPool: '10.208.0.0/12',
   defaultPoolSize: '24',
+  runDir: '/run/slim',
+  routerPort: '4792',
 } as const;
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'];
@@ -57,7 +67,14 @@ export function resolveConfig(flags: DaemonFlags, env: NodeJS.ProcessEnv = proce
   }
   const hostTtl = Number(pick(flags.hostTtl, 'HOST_TTL', DEFAULTS.hostTtl));
   if (!Number.isInteger(hostTtl) || hostTtl < 2 || hostTtl > 3600) throw new Error('host TTL must be a whole number of seconds from 2 to 3600');
+  const routerPort = Number(pick(flags.routerPort, 'ROUTER_PORT', DEFAULTS.routerPort));
+  if (!Number.isInteger(routerPort) || routerPort < 0 || routerPort > 65535) throw new Error('router port must be a TCP port number (0 = any)');
+  const secretText = env.SECRET || '';
+  if (secretText && Buffer.byteLength(secretText) < 16) throw new Error('SECRET must be at least 16 bytes');
   return {
+    runDir: pick(flags.runDir, 'RUN_DIR', DEFAULTS.runDir),
+    routerPort,
+    secret: secretText ? Buffer.from(secretText) : null,
     pluginSocket: pick(flags.pluginSocket, 'PLUGIN_SOCKET', DEFAULTS.pluginSocket),
     stateDir: pick(flags.stateDir, 'STATE_DIR', DEFAULTS.stateDir),
     advertiseAddr,

@@ -1,5 +1,6 @@
 // The Slim daemon: listens on the plugin socket first (Docker gives up on a plugin that does not
 // answer), then does the slower start-up work; requests wait for it to finish.
+import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import type { Server } from 'node:http';
@@ -13,6 +14,8 @@ import { Forwarder } from './overlay/forwarder.js';
 import { pluginRoutes, type Handler } from './plugin/routes.js';
 import { createPluginApp } from './plugin/server.js';
 import { claimSocketPath } from './plugin/socket.js';
+import { ClusterView } from './router/cluster-view.js';
+import { SlimRouter } from './router/router.js';
 import { openStore } from './store/open-store.js';
 import type { Store } from './store/store.js';
 
@@ -40,10 +43,12 @@ export async function runDaemon(config: DaemonConfig): Promise<void> {
 
   let store: Store | undefined;
   let forwarder: Forwarder | undefined;
+  let router: SlimRouter | undefined;
   const stop = async (signal: string) => {
     log.info({ signal }, 'shutting down');
     server.close();
     forwarder?.stop();
+    await router?.stop();
     await store?.close();
     await fs.rm(config.pluginSocket, { force: true });
     process.exit(0);
@@ -55,6 +60,7 @@ export async function runDaemon(config: DaemonConfig): Promise<void> {
     const started = await start(config, log);
     store = started.store;
     forwarder = started.forwarder;
+    router = started.router;
     ready(started.routes);
   } catch (err) {
     failed(err as Error);
@@ -75,9 +81,18 @@ async function start(config: DaemonConfig, log: Logger) {
   const forwarder = new Forwarder(store, dataplane, hostId, log);
   const network = new NetworkDriver(store, dataplane, { scope: config.scope, hostId, defaultMtu: underlayMtu - VXLAN_OVERHEAD }, log, () => forwarder.schedule());
   const ipam = new IpamDriver(store, config.defaultPools, hostId, log);
-  await store.registerHost({ id: hostId, hostname: os.hostname(), addr: advertiseAddr ?? '127.0.0.1' });
+  const hostAddr = advertiseAddr ?? '127.0.0.1';
+  const view = new ClusterView(store, log);
+  const router = new SlimRouter(
+    { runDir: config.runDir, hostId, advertiseAddr: hostAddr, routerPort: config.routerPort, secret: config.secret ?? (await clusterSecret(store)) },
+    view,
+    log,
+  );
+  const routerPort = await router.start();
+  await store.registerHost({ id: hostId, hostname: os.hostname(), addr: hostAddr, routerPort });
   await network.reconcile();
   forwarder.start();
+  await view.start();
   const status = async () => ({
     mode: 'trusted',
     modeNote: 'no kernel enforcement: containers holding host sockets are trusted (secure mode is not built yet)',
@@ -86,9 +101,17 @@ async function start(config: DaemonConfig, log: Logger) {
     underlayMtu,
     pid: process.pid,
     hosts: await store.liveHosts().catch((err: Error) => err.message),
+    router: { runDir: config.runDir, port: routerPort, ...router.status() },
     ...(await network.status()),
   });
   log.info({ store: store.description, hostId, advertiseAddr, scope: config.scope, mode: 'trusted' }, 'ready');
   log.warn('trusted mode: no kernel enforcement is active; any container given host sockets is trusted with them');
-  return { store, forwarder, routes: pluginRoutes(network, ipam, status) };
+  return { store, forwarder, router, routes: pluginRoutes(network, ipam, status) };
+}
+
+/** The secret routers authenticate each other with when none is configured: made once, kept in
+ *  the cluster state, so every host of the cluster finds the same one. */
+async function clusterSecret(store: Store): Promise<Buffer> {
+  const hex = await store.update((state) => (state.routerSecret ??= randomBytes(32).toString('hex')));
+  return Buffer.from(hex, 'hex');
 }

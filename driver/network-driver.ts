@@ -131,6 +131,7 @@ export class NetworkDriver {
     if (!address) throw new PluginError('endpoint has no IPv4 address; create the network with --ipam-driver slim or a --subnet');
     const macGiven = req.Interface?.MacAddress ?? '';
     if (macGiven) unicastMacOrFail(macGiven);
+    const liveMigration = liveMigrationOption(req.Options);
     const live = new Set((await this.store.liveHosts()).map((h) => h.id));
     const ep = await this.store.update((state) => {
       const net = networkOrFail(state, req.NetworkID);
@@ -156,6 +157,7 @@ export class NetworkDriver {
         hostVeth,
         containerVeth: linkName(LINK_PREFIX.containerVeth, req.EndpointID),
         sandboxKey: null,
+        ...(liveMigration ? { liveMigration } : {}),
       };
       state.endpoints[record.id] = record;
       return record;
@@ -336,3 +338,16 @@ function unicastMacOrFail(mac: string): void {
   if (first & 1) throw new PluginError(`MAC address ${mac} is a multicast address; an endpoint needs a unicast MAC`);
   if (/^(00:){5}00$/.test(mac)) throw new PluginError(`MAC address ${mac} is all zeros; an endpoint needs a unicast MAC`);
 }
+
+/**
+ * Endpoint option slim.live-migration=true (`docker network connect --driver-opt`, a service's
+ * `driver_opts`): the container must stay movable, so the router never gives it host sockets.
+ */
+function liveMigrationOption(options: Record<string, unknown> | null | undefined): boolean {
+  const value = options?.[LIVE_MIGRATION_OPTION];
+  if (value === undefined || value === 'false') return false;
+  if (value === 'true') return true;
+  throw new PluginError(`${LIVE_MIGRATION_OPTION} must be "true" or "false", not ${JSON.stringify(value)}`);
+}
+
+const LIVE_MIGRATION_OPTION = 'slim.live-migration';

@@ -7,6 +7,8 @@ export interface HostRecord {
   hostname: string;
   /** Underlay address: VXLAN traffic for this host's endpoints goes here. */
   addr: string;
+  /** TCP port of this host's router on the underlay (absent: no router, every TCP takes the overlay). */
+  routerPort?: number;
 }
 
 export interface NetworkRecord {
@@ -38,6 +40,8 @@ export interface EndpointRecord {
   containerVeth: string;
   /** The container's network namespace path, set while joined. */
   sandboxKey: string | null;
+  /** Endpoint option slim.live-migration=true: never hand this container host sockets. */
+  liveMigration?: boolean;
 }
 
 export interface PoolRecord {
@@ -65,6 +69,8 @@ export interface SlimState {
   pools: Record<string, PoolRecord>;
   /** VNIs handed out by AllocateNetwork (swarm manager) keyed by network ID. */
   allocatedVnis: Record<string, number>;
+  /** Hex secret authenticating router-to-router messages when none is configured (SECRET). */
+  routerSecret?: string;
 }
 
 export function emptyState(): SlimState {

@@ -1,0 +1,99 @@
+// The router's read-only picture of the cluster: endpoints by IP and live hosts, refreshed on every
+// store change (and every few seconds), so a connect() costs no store round trip. When the store
+// cannot be read the last picture stays: existing knowledge keeps serving.
+import type { Logger } from 'pino';
+import type { EndpointRecord, HostRecord } from '../store/state.js';
+import type { Store } from '../store/store.js';
+
+const REFRESH_MS = 5_000;
+
+export interface EndpointView {
+  id: string;
+  networkId: string;
+  host: string;
+  ip: string;
+  /** The endpoint asked never to get host sockets (it must stay live-migratable). */
+  liveMigration: boolean;
+}
+
+export class ClusterView {
+  private byIp = new Map<string, EndpointView[]>();
+  private hosts = new Map<string, HostRecord>();
+  private refreshing: Promise<void> | null = null;
+  private again = false;
+  private timer: NodeJS.Timeout | null = null;
+  private readonly listeners: (() => void)[] = [];
+  /** Bumped on every refresh: caches keyed on the picture compare it. */
+  generation = 0;
+
+  constructor(
+    private readonly store: Store,
+    private readonly log: Logger,
+  ) {}
+
+  async start(): Promise<void> {
+    this.store.onChange(() => this.schedule());
+    this.timer = setInterval(() => this.schedule(), REFRESH_MS);
+    this.timer.unref();
+    this.schedule();
+    await this.refreshing;
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+  }
+
+  onRefresh(listener: () => void): void {
+    this.listeners.push(listener);
+  }
+
+  /** Endpoints with this IP (one per network that has it). */
+  endpointsWithIp(ip: string): EndpointView[] {
+    return this.byIp.get(ip) ?? [];
+  }
+
+  host(id: string): HostRecord | undefined {
+    return this.hosts.get(id);
+  }
+
+  hostByAddr(addr: string): HostRecord | undefined {
+    for (const h of this.hosts.values()) if (h.addr === addr) return h;
+    return undefined;
+  }
+
+  private schedule(): void {
+    if (this.refreshing) {
+      this.again = true;
+      return;
+    }
+    this.refreshing = this.refresh().finally(() => {
+      this.refreshing = null;
+      if (this.again) {
+        this.again = false;
+        this.schedule();
+      }
+    });
+  }
+
+  private async refresh(): Promise<void> {
+    try {
+      const [state, hosts] = await Promise.all([this.store.read(), this.store.liveHosts()]);
+      const byIp = new Map<string, EndpointView[]>();
+      for (const ep of Object.values(state.endpoints)) {
+        const view = toView(ep);
+        byIp.set(view.ip, [...(byIp.get(view.ip) ?? []), view]);
+      }
+      this.byIp = byIp;
+      this.hosts = new Map(hosts.map((h) => [h.id, h]));
+      this.generation++;
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'router: cannot read the cluster state; keeping what it knew');
+      return;
+    }
+    for (const l of this.listeners) l();
+  }
+}
+
+function toView(ep: EndpointRecord): EndpointView {
+  return { id: ep.id, networkId: ep.networkId, host: ep.host, ip: ep.address.split('/')[0] ?? '', liveMigration: ep.liveMigration === true };
+}

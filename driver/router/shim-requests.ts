@@ -1,0 +1,154 @@
+// One handler per shim request (CONNECT, LISTEN, PEER, IDENTIFY). Each answers with a reply
+// buffer and at most one fd, which the caller sends and then closes. Who the caller is comes
+// from the kernel (Caller); the request only says what it wants.
+import { closeFd, socketCookie } from '../../native/router-addon/index.js';
+import type { Caller } from './callers.js';
+import type { ClusterView, EndpointView } from './cluster-view.js';
+import type { ConnectionTable } from './connection-table.js';
+import { errnoOf, openListener, startConnect } from './host-sockets.js';
+import type { ListenerLookup } from './listener-lookup.js';
+import type { ListenerTable } from './listener-table.js';
+import type { RouterChannelPool } from './router-channel.js';
+import {
+  type Addr, connectReply, identifyReply, KIND_CONNECTION, KIND_LISTENER, listenReply, MSG, peerReply, type ShimRequest,
+  STATUS_FALLBACK, STATUS_OK,
+} from './shim-wire.js';
+
+const ENOENT = -2;
+const ECONNABORTED = -103;
+/** How long accept() may wait for the client router's announcement (normally already there). */
+const PEER_WAIT_MS = 500;
+const SOMAXCONN = 4096;
+
+export interface Reply {
+  message: Buffer;
+  fd?: number;
+  /** For the router's counters and logs. */
+  outcome: 'replaced' | 'fallback' | 'refused' | 'error' | 'answered';
+}
+
+export interface RequestContext {
+  hostId: string;
+  advertiseAddr: string;
+  view: ClusterView;
+  listeners: ListenerTable;
+  lookup: ListenerLookup;
+  connections: ConnectionTable;
+  pool: RouterChannelPool;
+}
+
+export async function handleRequest(ctx: RequestContext, caller: Caller | null, req: ShimRequest): Promise<Reply> {
+  switch (req.type) {
+    case MSG.CONNECT:
+      return connect(ctx, caller, req);
+    case MSG.LISTEN:
+      return listen(ctx, caller, req);
+    case MSG.PEER:
+      return peer(ctx, caller, req);
+    case MSG.IDENTIFY:
+      return identify(ctx, caller, req);
+  }
+}
+
+/** The caller's endpoints on this host that may have host sockets. */
+function callerEndpoints(ctx: RequestContext, caller: Caller): EndpointView[] {
+  return caller.addresses.flatMap((ip) => ctx.view.endpointsWithIp(ip).filter((e) => e.host === ctx.hostId));
+}
+
+async function connect(ctx: RequestContext, caller: Caller | null, req: Extract<ShimRequest, { type: 1 }>): Promise<Reply> {
+  const fallback: Reply = { message: connectReply(req.seq, STATUS_FALLBACK), outcome: 'fallback' };
+  if (!caller) return fallback;
+  const mine = callerEndpoints(ctx, caller);
+  // The destination's endpoint on a network the caller is on too; otherwise it is not Slim's to serve.
+  let pair: { src: EndpointView; dst: EndpointView } | undefined;
+  for (const dst of ctx.view.endpointsWithIp(req.dst.ip)) {
+    const src = mine.find((e) => e.networkId === dst.networkId);
+    if (src) pair = { src, dst };
+  }
+  if (!pair || pair.src.liveMigration || pair.dst.liveMigration) return fallback;
+  const owner = ctx.view.host(pair.dst.host);
+  if (!owner) return fallback;
+  let hostPort: number | null;
+  try {
+    hostPort = await ctx.lookup.find(owner, req.dst.ip, req.dst.port);
+  } catch {
+    return fallback; // the far router is unreachable: the overlay still is
+  }
+  if (hostPort === null) return fallback;
+  let started;
+  try {
+    started = startConnect(req.opts, owner.addr, hostPort);
+  } catch (err) {
+    ctx.lookup.forget(owner, req.dst.ip, req.dst.port);
+    const errno = errnoOf(err);
+    if (errno === null) throw err;
+    return { message: connectReply(req.seq, errno), outcome: 'refused' };
+  }
+  const clientOverlay: Addr = { ip: pair.src.ip, port: started.local.port };
+  // Sent as the SYN leaves: the far router has it before the server's accept() asks.
+  if (owner.id === ctx.hostId) ctx.connections.announce(started.local, { clientOverlay, dst: req.dst, from: ctx.hostId });
+  else ctx.pool.announce(owner.addr, owner.routerPort ?? 0, { clientHost: started.local, clientOverlay, dst: req.dst });
+  ctx.connections.remember(socketCookie(started.fd), { local: clientOverlay, peer: req.dst });
+  return { message: connectReply(req.seq, STATUS_OK, clientOverlay, req.dst), fd: started.fd, outcome: 'replaced' };
+}
+
+async function listen(ctx: RequestContext, caller: Caller | null, req: Extract<ShimRequest, { type: 3 }>): Promise<Reply> {
+  const fallback: Reply = { message: listenReply(req.seq, STATUS_FALLBACK), outcome: 'fallback' };
+  if (!caller) return fallback;
+  const mine = callerEndpoints(ctx, caller);
+  if (mine.some((e) => e.liveMigration)) return fallback;
+  const ips = [...new Set(mine.map((e) => e.ip))].filter((ip) => req.bound.ip === '0.0.0.0' || ip === req.bound.ip);
+  if (!ips.length) return fallback;
+  const overlay = ips.map((ip) => ({ ip, port: req.bound.port }));
+  const reuseport = (req.opts.reuseport ?? 0) !== 0;
+  const backlog = req.backlog < 0 || req.backlog > SOMAXCONN ? SOMAXCONN : req.backlog;
+  // Same host port as before if possible: reuseport siblings must share one, and a restarted
+  // server keeps client routers' cached answers right.
+  const wanted = (reuseport ? ctx.listeners.reuseportGroup(caller.netns, overlay) : null) ?? ctx.listeners.preferredPort(overlay);
+  let opened;
+  try {
+    try {
+      opened = openListener(req.opts, ctx.advertiseAddr, wanted ?? 0, backlog);
+    } catch (err) {
+      if (wanted === null) throw err;
+      opened = openListener(req.opts, ctx.advertiseAddr, 0, backlog);
+    }
+  } catch (err) {
+    const errno = errnoOf(err);
+    if (errno === null) throw err;
+    return { message: listenReply(req.seq, errno), outcome: 'error' };
+  }
+  ctx.listeners.add({ overlay, hostPort: opened.port, cookie: socketCookie(opened.fd), netns: caller.netns, reuseport });
+  return { message: listenReply(req.seq, STATUS_OK, { ip: ctx.advertiseAddr, port: opened.port }), fd: opened.fd, outcome: 'answered' };
+}
+
+async function peer(ctx: RequestContext, caller: Caller | null, req: Extract<ShimRequest, { type: 5 }>): Promise<Reply> {
+  const refuse: Reply = { message: peerReply(req.seq, ECONNABORTED), outcome: 'refused' };
+  if (!caller) return refuse;
+  const a = await ctx.connections.claim(req.hostPeer, PEER_WAIT_MS);
+  // Meant for this listener, in this namespace? A stale cached port can send a client elsewhere.
+  const mine = (ip: string) => callerEndpoints(ctx, caller).some((e) => e.ip === ip);
+  if (!a || a.dst.port !== req.listen.port || (req.listen.ip !== '0.0.0.0' && req.listen.ip !== a.dst.ip) || !mine(a.dst.ip)) {
+    return refuse;
+  }
+  ctx.connections.remember(req.cookie, { local: a.dst, peer: a.clientOverlay });
+  return { message: peerReply(req.seq, STATUS_OK, a.dst, a.clientOverlay), outcome: 'answered' };
+}
+
+async function identify(ctx: RequestContext, caller: Caller | null, req: Extract<ShimRequest, { type: 7 }>): Promise<Reply> {
+  const unknown: Reply = { message: identifyReply(req.seq, ENOENT), outcome: 'answered' };
+  if (!caller) return unknown;
+  const ownIp = (ip: string) => caller.addresses.includes(ip);
+  const conn = ctx.connections.recall(req.cookie);
+  if (conn && ownIp(conn.local.ip)) {
+    return { message: identifyReply(req.seq, STATUS_OK, KIND_CONNECTION, conn.local, conn.peer), outcome: 'answered' };
+  }
+  const listener = ctx.listeners.byCookieOf(req.cookie);
+  const served = listener?.overlay.find((a) => ownIp(a.ip));
+  if (served) return { message: identifyReply(req.seq, STATUS_OK, KIND_LISTENER, served), outcome: 'answered' };
+  return unknown;
+}
+
+export function closeReplyFd(reply: Reply): void {
+  if (reply.fd !== undefined) closeFd(reply.fd);
+}
