@@ -3,7 +3,7 @@
 // not marked "dev"), which is exactly what `npm ci --omit=dev` would install, without a network
 // round trip or an npm cache outside the temp dir.
 import { cpSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 
 interface LockEntry {
   version?: string;
@@ -18,12 +18,26 @@ interface LockEntry {
 const NOT_AT_RUNTIME = /(\.d\.[cm]?ts|\.ts|\.map|\.md|\.markdown)$/i;
 const LICENCE = /^(licen[cs]e|copying|notice)/i;
 
+const NATIVE_FILES = [
+  'native/router-addon/build/Release/slim_router_addon.node',
+  'native/shim/build/glibc/libslimsocket.so',
+  'native/shim/build/musl/libslimsocket.so',
+];
+
 export function copyApp(repoRoot: string, appDir: string): { packages: number } {
   const dist = join(repoRoot, 'dist');
   if (!existsSync(join(dist, 'driver', 'cli.js'))) throw new Error(`${dist} has no build: run "npm run build" first`);
   mkdirSync(appDir, { recursive: true });
   cpSync(dist, join(appDir, 'dist'), { recursive: true });
   cpSync(join(repoRoot, 'package.json'), join(appDir, 'package.json'));
+  // Native parts at the same paths as in the checkout: the router's addon (found from the app
+  // root) and the shim builds the router installs into the run directory.
+  for (const file of NATIVE_FILES) {
+    const src = join(repoRoot, file);
+    if (!existsSync(src)) throw new Error(`${src} is missing: run "npm run build" first`);
+    mkdirSync(dirname(join(appDir, file)), { recursive: true });
+    cpSync(src, join(appDir, file));
+  }
   return { packages: copyProductionModules(repoRoot, appDir) };
 }
 

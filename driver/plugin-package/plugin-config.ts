@@ -32,10 +32,13 @@ export const ENV: EnvSetting[] = [
   },
   { name: 'DEFAULT_POOL', description: `range pools are carved from when no --subnet is given ("" = ${DEFAULTS.defaultPool})`, settable: ['value'], value: '' },
   { name: 'DEFAULT_POOL_SIZE', description: `prefix length of those pools ("" = ${DEFAULTS.defaultPoolSize})`, settable: ['value'], value: '' },
+  { name: 'ROUTER_PORT', description: `underlay TCP port of the router ("" = ${DEFAULTS.routerPort}, 0 = any)`, settable: ['value'], value: '' },
+  { name: 'SECRET', description: 'cluster secret (16+ bytes) for router-to-router messages ("" = one kept in the cluster state)', settable: ['value'], value: '' },
   { name: 'HOST_TTL', description: `seconds a dead host's endpoints stay in etcd ("" = ${DEFAULTS.hostTtl})`, settable: ['value'], value: '' },
   // Fixed by the package layout, hence not settable.
   { name: 'PLUGIN_SOCKET', description: 'where Docker looks for the plugin socket', settable: [], value: `/run/docker/plugins/${SOCKET_NAME}` },
   { name: 'STATE_DIR', description: 'the embedded store, on the host\'s /var/lib/slim', settable: [], value: STATE_DIR },
+  { name: 'RUN_DIR', description: 'router.sock and the shim, on the host\'s /run/slim (containers mount it)', settable: [], value: RUN_DIR },
 ];
 
 function hostDir(name: string, dir: string, description: string) {
@@ -51,13 +54,14 @@ export function pluginConfig() {
     interface: { types: ['docker.networkdriver/1.0', 'docker.ipamdriver/1.0'], socket: SOCKET_NAME },
     // Bridges, VXLAN devices and veths are made in the host's network namespace.
     network: { type: 'host' },
-    // The router (a later issue) maps a connecting process to its container by PID.
+    // The router maps a connecting process (SO_PEERCRED pid) to its container's namespace.
     pidhost: true,
     ipchost: false,
     linux: {
       // NET_ADMIN: links, addresses, iptables. SYS_ADMIN: entering other network namespaces.
+      // SYS_PTRACE: reading /proc/PID/ns/net of callers running as another user (nginx's nobody).
       // Docker's default set (NET_RAW among others) comes on top.
-      capabilities: ['CAP_NET_ADMIN', 'CAP_SYS_ADMIN'],
+      capabilities: ['CAP_NET_ADMIN', 'CAP_SYS_ADMIN', 'CAP_SYS_PTRACE'],
       allowAllDevices: false,
       devices: null,
     },

@@ -80,6 +80,17 @@ export class SlimSwarm {
     });
   }
 
+  /** Pids of the managed plugin's daemon on host h (to kill it as a crash would). */
+  async pluginPids(h: Host): Promise<string[]> {
+    const { stdout } = await exec('ip', ['netns', 'pids', h.netns]);
+    const out: string[] = [];
+    for (const pid of stdout.split(/\s+/).filter(Boolean)) {
+      const r = await exec('cat', [`/proc/${pid}/cmdline`], { allowFail: true });
+      if (r.stdout.includes('/opt/slim/dist/driver/cli.js')) out.push(pid);
+    }
+    return out;
+  }
+
   async destroy(): Promise<void> {
     await this.world.destroy();
   }

@@ -85,7 +85,7 @@ test.serial('plugin build creates the plugin in the engine at DOCKER_HOST, witho
   t.deepEqual(p.Config.Interface, { Types: ['docker.networkdriver/1.0', 'docker.ipamdriver/1.0'], Socket: 'slim.sock' });
   t.is(p.Config.Network.Type, 'host');
   t.true(p.Config.PidHost);
-  t.deepEqual(p.Config.Linux.Capabilities, ['CAP_NET_ADMIN', 'CAP_SYS_ADMIN']);
+  t.deepEqual(p.Config.Linux.Capabilities, ['CAP_NET_ADMIN', 'CAP_SYS_ADMIN', 'CAP_SYS_PTRACE']);
   t.deepEqual(p.Config.Entrypoint.slice(-2), ['/opt/slim/dist/driver/cli.js', 'daemon']);
   t.deepEqual(
     p.Config.Mounts.map((m) => `${m.Source}:${m.Destination}`),

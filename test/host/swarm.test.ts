@@ -3,7 +3,6 @@
 // manager, the example stack deployed, scaled, removed; a worker dying and coming back.
 import anyTest, { type TestFn } from 'ava';
 import path from 'node:path';
-import { exec } from '../harness/exec.js';
 import { REPO_ROOT } from '../harness/slim.js';
 import { SlimSwarm } from '../harness/swarm.js';
 import type { Host } from '../harness/world.js';
@@ -96,7 +95,7 @@ test.serial('killing the plugin on a worker: its containers keep talking; it com
   const state = await clusterState(swarm);
   const hostIds = await Promise.all(swarm.workers.map(async (w) => (await w.run(['cat', path.join(w.slimLibDir, 'host-id')])).stdout.trim()));
   const serverHost = swarm.workers[hostIds.findIndex((id) => Object.values(state.endpoints).some((e) => e.host === id))] as Host;
-  const pids = await pluginPids(serverHost);
+  const pids = await swarm.pluginPids(serverHost);
   t.true(pids.length > 0, 'the plugin runs on the worker');
   for (const pid of pids) process.kill(Number(pid), 'SIGKILL');
   const client = await clientContainer(m);
@@ -111,16 +110,6 @@ test.serial('killing the plugin on a worker: its containers keep talking; it com
   for (const ip of await serverIps(m, client)) t.is(await waitFor(`TCP to ${ip}`, async () => (await echoOver(m, client, ip, 'TCP', true)) === 'hello-TCP' || undefined), true);
 });
 
-async function pluginPids(h: Host): Promise<string[]> {
-  const { stdout } = await exec('ip', ['netns', 'pids', h.netns]);
-  const pids = stdout.split(/\s+/).filter(Boolean);
-  const out: string[] = [];
-  for (const pid of pids) {
-    const r = await exec('cat', [`/proc/${pid}/cmdline`], { allowFail: true });
-    if (r.stdout.includes('/opt/slim/dist/driver/cli.js')) out.push(pid);
-  }
-  return out;
-}
 
 test.serial('a worker that dies is dropped from the others\' forwarding entries within a bounded time, and rejoins', async (t) => {
   const { swarm } = t.context;
