@@ -14,6 +14,7 @@ interface Status {
   hosts: HostRecord[] | string;
   networks: NetworkRecord[];
   endpoints: EndpointRecord[];
+  router: { runDir: string; port: number; shimConnections: number; replaced: number; fallback: number; refused: number; hostile: number; hiddenListeners: number };
 }
 
 export async function printStatus(socketPath: string, json: boolean): Promise<void> {
@@ -38,10 +39,11 @@ export async function printStatus(socketPath: string, json: boolean): Promise<vo
     ...(typeof s.hosts === 'string'
       ? [`hosts:     unknown (${s.hosts})`]
       : [`hosts:     ${s.hosts.length} live`, ...s.hosts.map((h) => `  ${h.id}  ${h.hostname}  ${h.addr}${h.id === s.hostId ? '  (this host)' : ''}`)]),
+    `router:    ${s.router.runDir}/router.sock, port ${s.router.port}: ${s.router.replaced} replaced, ${s.router.fallback} fallback, ${s.router.refused} refused, ${s.router.hostile} hostile; ${s.router.hiddenListeners} hidden listeners`,
     `networks:  ${s.networks.length}`,
     ...s.networks.map((n) => `  ${n.id.slice(0, 12)}  ${n.subnet}  vni ${n.vni}  mtu ${n.mtu}  ${n.bridge}${n.internal ? '  internal' : ''}`),
     `endpoints: ${s.endpoints.length}`,
-    ...s.endpoints.map((e) => `  ${e.id.slice(0, 12)}  net ${e.networkId.slice(0, 12)}  ${e.address}  ${e.mac}  ${e.sandboxKey ? 'joined' : 'not joined'}`),
+    ...s.endpoints.map((e) => `  ${e.id.slice(0, 12)}  net ${e.networkId.slice(0, 12)}  ${e.address}  ${e.mac}  ${e.sandboxKey ? 'joined' : 'not joined'}${e.liveMigration ? '  live-migration (no host sockets)' : ''}`),
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
 }
