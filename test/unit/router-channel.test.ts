@@ -277,8 +277,13 @@ test('bad arguments are refused locally; bad options at construction', async (t)
   await t.throwsAsync(r.pool.lookup(LOCAL, r.port, '10.0.0.256', 80), { instanceOf: TypeError });
   await t.throwsAsync(r.pool.lookup(LOCAL, r.port, '10.0.0.1', 0), { instanceOf: TypeError });
   await t.throwsAsync(r.pool.lookup(LOCAL, r.port, '10.0.0.1', 65536), { instanceOf: TypeError });
-  t.throws(() => r.pool.announce(LOCAL, r.port, { ...ANNOUNCEMENT, dst: { ip: 'example.org', port: 80 } }), { instanceOf: TypeError });
-  t.throws(() => r.pool.announce(LOCAL, r.port, { ...ANNOUNCEMENT, clientHost: { ip: '1.2.3.4', port: 1.5 } }), { instanceOf: TypeError });
+  await t.throwsAsync(r.pool.lookup(LOCAL, 0, '10.0.0.1', 80), { instanceOf: TypeError });
+  await t.throwsAsync(r.pool.lookup('', r.port, '10.0.0.1', 80), { instanceOf: TypeError });
+  // announce never throws: a malformed one is dropped with an error line.
+  r.pool.announce(LOCAL, r.port, { ...ANNOUNCEMENT, dst: { ip: 'example.org', port: 80 } });
+  r.pool.announce(LOCAL, r.port, { ...ANNOUNCEMENT, clientHost: { ip: '1.2.3.4', port: 1.5 } });
+  r.pool.announce(LOCAL, 0, ANNOUNCEMENT);
+  t.is(r.logs.lines.filter((l) => l.level === 50 && /malformed announcement/.test(l.msg)).length, 3);
   t.is(r.pool.channelCount, 0, 'nothing was opened for them');
   const log = captureLog().log;
   const handlers: ChannelHandlers = { lookup: () => null, announce: () => {} };

@@ -131,6 +131,11 @@ class PeerChannel {
   }
 }
 
+/** A peer is reached by address (underlay IP or name) and router port. */
+function validPeer(addr: string, port: number): boolean {
+  return typeof addr === 'string' && addr.length > 0 && addr.length <= 255 && Number.isInteger(port) && port >= 1 && port <= 65535;
+}
+
 export class RouterChannelPool {
   #o: Required<Omit<RouterChannelPoolOptions, 'log'>> & { log: Logger };
   #channels = new Map<string, PeerChannel>();
@@ -157,6 +162,9 @@ export class RouterChannelPool {
   /** The host port serving overlay ip:port on that peer (null: none). Rejects with a ChannelError
    *  (.code ETIMEDOUT, ECHANNEL, EREMOTE, EBUSY, ECLOSED) or a TypeError for a bad argument. */
   lookup(peerAddr: string, peerPort: number, ip: string, port: number): Promise<number | null> {
+    if (!validPeer(peerAddr, peerPort)) {
+      return Promise.reject(new TypeError(`router channel lookup: not a peer address and port: ${peerAddr}:${peerPort}`));
+    }
     if (!lookupTarget.safeParse({ ip, port }).success) {
       return Promise.reject(new TypeError(`router channel lookup: not an IPv4 address and port: ${ip}:${port}`));
     }
@@ -165,11 +173,15 @@ export class RouterChannelPool {
     return ch.lookup(ip, port);
   }
 
-  /** Sends the announcement and returns at once; if the channel cannot take it (pool closed,
-   *  queue or buffer full), it is dropped with a log line. Throws TypeError for a malformed one. */
+  /** Sends the announcement and returns at once; never throws. One the channel cannot take (pool
+   *  closed, queue or buffer full) is dropped with a warning, a malformed one or a bad peer
+   *  address with an error line. */
   announce(peerAddr: string, peerPort: number, a: Announcement): void {
     const parsed = announcementSchema.safeParse(a);
-    if (!parsed.success) throw new TypeError(`router channel announce: malformed announcement: ${JSON.stringify(a)}`);
+    if (!parsed.success || !validPeer(peerAddr, peerPort)) {
+      this.#o.log.error({ peer: `${peerAddr}:${peerPort}`, announcement: a }, 'router channel: malformed announcement or peer, dropped');
+      return;
+    }
     const ch = this.#channel(peerAddr, peerPort);
     if (!ch || !ch.announce(parsed.data)) {
       this.#o.log.warn({ peer: `${peerAddr}:${peerPort}`, dst: a.dst }, 'router channel: announcement dropped');
