@@ -1,9 +1,9 @@
-// Builds (or finds cached) every default test image before the host-tier tests start, so no
-// test's timeout pays for a cold debootstrap. Usage: npx tsx test/harness/build-images.ts [key…]
-import { buildImage, DEFAULT_IMAGES, imageCacheDir } from './images.js';
+// Builds (or finds cached) every image the host-tier tests use (TEST_IMAGES) before they start, so
+// no test's timeout pays for a cold debootstrap. Usage: npx tsx test/harness/build-images.ts [key…]
+import { buildImage, imageCacheDir, TEST_IMAGES } from './images.js';
 
 const keys = process.argv.slice(2);
-for (const key of keys.length > 0 ? keys : DEFAULT_IMAGES) {
+for (const key of keys.length > 0 ? keys : TEST_IMAGES) {
   const t0 = Date.now();
   const img = await buildImage(key);
   console.log(`${img.recipe.name}: ${img.tarball} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);

@@ -16,6 +16,11 @@ export interface ImageRecipe {
   packages?: string[];
   cmd: string[];
   env?: string[];
+  /**
+   * Small files written into the rootfs after the packages are installed (absolute path → content),
+   * e.g. a config or a start script; a file whose content starts with "#!" is made executable.
+   */
+  files?: Record<string, string>;
 }
 
 export const DEBIAN_SUITE = 'bookworm';
@@ -24,17 +29,72 @@ const PATH_ENV = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/
 // Bump to rebuild every cached tarball after changing how rootfs trees are made.
 const RECIPE_VERSION = 1;
 
+// nginx for the apps image: two workers as www-data serving one small static page, the peer's
+// address first on every access-log line (tests read who connected from it).
+const NGINX_CONF = `user www-data;
+worker_processes 2;
+pid /tmp/nginx.pid;
+error_log stderr warn;
+events { worker_connections 4096; }
+http {
+  log_format peer '$remote_addr $status $request';
+  access_log /tmp/nginx-access.log peer;
+  keepalive_requests 1000000;
+  server {
+    listen 80 default_server;
+    root /srv/www;
+    location / { index index.html; }
+  }
+}
+`;
+
+// PostgreSQL 15 for the apps image: a fresh cluster in a temporary directory at every start,
+// listening everywhere, trusting every address (a test network only), in the foreground as postgres.
+const POSTGRES_START = `#!/bin/sh
+set -eu
+bin=/usr/lib/postgresql/15/bin
+data=$(mktemp -d /tmp/pgdata.XXXXXX)
+chown postgres:postgres "$data"
+setpriv --reuid=postgres --regid=postgres --init-groups "$bin/initdb" -D "$data" --auth=trust --username=postgres --encoding=UTF8 --locale=C.UTF-8 >/tmp/initdb.log
+echo 'host all all 0.0.0.0/0 trust' >>"$data/pg_hba.conf"
+exec setpriv --reuid=postgres --regid=postgres --init-groups "$bin/postgres" -D "$data" \\
+  -c listen_addresses='*' -c unix_socket_directories=/tmp -c max_connections=200
+`;
+
 export const IMAGES = {
   busybox: { name: 'slim-test/busybox:latest', base: 'busybox', cmd: ['sh'] },
   debian: { name: 'slim-test/debian:latest', base: 'debian', packages: DEBIAN_TOOLS, cmd: ['bash'] },
   // bench/overlay.ts: iperf3 (throughput), sockperf (TCP request/response latency), ethtool (offloads).
   bench: { name: 'slim-test/bench:latest', base: 'debian', packages: [...DEBIAN_TOOLS, 'iperf3', 'sockperf', 'ethtool'], cmd: ['bash'] },
-  // e.g. memcached: { name: 'slim-test/memcached:latest', base: 'debian',
-  //   packages: [...DEBIAN_TOOLS, 'memcached'], cmd: ['memcached', '-u', 'nobody'] },
+  // test/host/apps.test.ts: real servers and their real load generators in one image (one
+  // debootstrap, one import per host). The servers' foreground commands are in APP_COMMANDS.
+  apps: {
+    name: 'slim-test/apps:latest',
+    base: 'debian',
+    packages: [...DEBIAN_TOOLS, 'memcached', 'libmemcached-tools', 'redis-server', 'redis-tools', 'nginx-light', 'wrk', 'postgresql-15', 'postgresql-client-15'],
+    cmd: ['bash'],
+    files: {
+      '/etc/slim-test/nginx.conf': NGINX_CONF,
+      '/srv/www/index.html': '<!doctype html><title>slim</title><p>hello from nginx over Slim</p>\n',
+      '/usr/local/bin/slim-postgres': POSTGRES_START,
+    },
+  },
 } satisfies Record<string, ImageRecipe>;
 
 export type ImageKey = keyof typeof IMAGES;
+/** What every host gets from loadImages() without names. */
 export const DEFAULT_IMAGES: ImageKey[] = ['busybox', 'debian'];
+/** What build-images.ts builds before the host tier starts: the defaults and the images a test loads by name. */
+export const TEST_IMAGES: ImageKey[] = [...DEFAULT_IMAGES, 'apps'];
+
+/** The apps image's servers, each in the foreground as its Debian package's user (or nobody). */
+export const APP_COMMANDS = {
+  memcached: ['memcached', '-u', 'nobody', '-p', '11211', '-U', '0', '-t', '4', '-c', '4096', '-m', '256'],
+  redis: ['setpriv', '--reuid=redis', '--regid=redis', '--init-groups', 'redis-server',
+    '--protected-mode', 'no', '--bind', '0.0.0.0', '--port', '6379', '--save', '', '--appendonly', 'no', '--dir', '/tmp'],
+  nginx: ['nginx', '-c', '/etc/slim-test/nginx.conf', '-g', 'daemon off;'],
+  postgres: ['/usr/local/bin/slim-postgres'],
+} as const;
 
 export function imageCacheDir(): string {
   return process.env.SLIM_TEST_IMAGE_CACHE ?? '/var/cache/slim-test-images';
@@ -89,6 +149,16 @@ export function debianMirror(): string {
 
 async function requireTool(path: string, pkg: string): Promise<void> {
   if (!existsSync(path)) throw new Error(`${path} is missing: install the Debian package ${pkg} (see test/harness/README.md)`);
+}
+
+function writeFiles(root: string, files: Record<string, string>): void {
+  for (const [path, content] of Object.entries(files)) {
+    if (!path.startsWith('/') || path.split('/').includes('..')) throw new Error(`image file ${path}: must be an absolute path without ".."`);
+    const p = join(root, path);
+    mkdirSync(dirname(p), { recursive: true });
+    writeFileSync(p, content);
+    chmodSync(p, content.startsWith('#!') ? 0o755 : 0o644);
+  }
 }
 
 function busyboxRootfs(root: string): void {
@@ -199,6 +269,7 @@ export async function buildImage(keyOrName: string): Promise<BuiltImage> {
       } else {
         await debianRootfs(root, recipe, join(tmp, 'build.log'));
       }
+      writeFiles(root, recipe.files ?? {});
       unmountUnderSync(root);
       await exec('tar', ['--numeric-owner', '-C', root, '-cf', join(tmp, 'image.tar'), '.'], { timeoutMs: 10 * 60_000 });
       // rename: readers see either no tarball or a complete one
