@@ -84,7 +84,7 @@ async function start(config: DaemonConfig, log: Logger) {
   const hostAddr = advertiseAddr ?? '127.0.0.1';
   const view = new ClusterView(store, log);
   const router = new SlimRouter(
-    { runDir: config.runDir, hostId, advertiseAddr: hostAddr, routerPort: config.routerPort, secret: config.secret ?? (await clusterSecret(store)) },
+    { runDir: config.runDir, stateDir: config.stateDir, hostId, advertiseAddr: hostAddr, routerPort: config.routerPort, secret: config.secret ?? (await clusterSecret(store)) },
     view,
     log,
   );

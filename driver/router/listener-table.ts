@@ -65,6 +65,11 @@ export class ListenerTable {
     return null;
   }
 
+  /** Every entry, for saving: the sockets outlive the router (the apps hold them). */
+  entries(): HiddenListener[] {
+    return [...this.byCookie.values()];
+  }
+
   byCookieOf(cookie: bigint): HiddenListener | undefined {
     return this.byCookie.get(cookie);
   }

@@ -8,6 +8,7 @@ import { closeFd, listeningSockets, listenSeqpacket, type SeqpacketConnection, t
 import { identifyCaller, type Caller } from './callers.js';
 import type { ClusterView } from './cluster-view.js';
 import { ConnectionTable } from './connection-table.js';
+import { loadListeners, saveListeners } from './listener-file.js';
 import { ListenerLookup } from './listener-lookup.js';
 import { ListenerTable } from './listener-table.js';
 import { type Announcement, RouterChannelPool, RouterChannelServer } from './router-channel.js';
@@ -17,6 +18,8 @@ import { decodeRequest, WIRE_MAX_SIZE, WireError } from './shim-wire.js';
 
 export interface RouterConfig {
   runDir: string;
+  /** Where the hidden-listener table is kept across restarts (never a directory containers mount). */
+  stateDir: string;
   hostId: string;
   advertiseAddr: string;
   /** Underlay TCP port for other routers; 0 = any free port (it is published in the host record). */
@@ -34,6 +37,8 @@ export class SlimRouter {
   private readonly ctx: RequestContext;
   private shimServer: SeqpacketServer | null = null;
   private sweeper: NodeJS.Timeout | null = null;
+  private saving: Promise<void> = Promise.resolve();
+  private savedCount = -1;
   private readonly counts = { shimConnections: 0, replaced: 0, fallback: 0, refused: 0, error: 0, answered: 0, hostile: 0 };
 
   constructor(
@@ -58,6 +63,13 @@ export class SlimRouter {
   async start(): Promise<number> {
     const { runDir } = this.config;
     await fs.mkdir(runDir, { recursive: true, mode: 0o755 });
+    try {
+      for (const l of await loadListeners(this.config.stateDir)) this.listeners.add(l);
+      this.listeners.sweep();
+      if (this.listeners.size) this.log.info({ hiddenListeners: this.listeners.size }, 'router: hidden listeners of running apps taken back');
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'router: saved hidden listeners unreadable; apps listening now get the overlay until they listen again');
+    }
     const missing = await installShim(runDir);
     if (missing.length) this.log.warn({ missing }, 'router: shim builds missing (run "npm run build"); containers cannot opt in from this run directory');
     const port = await this.channel.listen(this.config.advertiseAddr, this.config.routerPort);
@@ -66,6 +78,7 @@ export class SlimRouter {
     this.sweeper = setInterval(() => {
       this.listeners.sweep();
       this.connections.expire();
+      if (this.listeners.size !== this.savedCount) this.save();
     }, SWEEP_MS);
     this.sweeper.unref();
     this.log.info({ socket: join(runDir, 'router.sock'), routerPort: port }, 'router: serving shims');
@@ -75,7 +88,7 @@ export class SlimRouter {
   async stop(): Promise<void> {
     if (this.sweeper) clearInterval(this.sweeper);
     this.shimServer?.close();
-    await Promise.allSettled([this.channel.close(), this.pool.close()]);
+    await Promise.allSettled([this.channel.close(), this.pool.close(), this.saving]);
   }
 
   status() {
@@ -109,6 +122,7 @@ export class SlimRouter {
       return;
     }
     this.counts[reply.outcome]++;
+    if (reply.listenerAdded) this.save();
     try {
       if (!conn.closed) conn.send(reply.message, reply.fd === undefined ? [] : [reply.fd]);
     } catch (err) {
@@ -117,6 +131,14 @@ export class SlimRouter {
     } finally {
       closeReplyFd(reply);
     }
+  }
+
+  /** Saves the hidden-listener table, one write at a time, after the ones already queued. */
+  private save(): void {
+    this.savedCount = this.listeners.size;
+    this.saving = this.saving
+      .then(() => saveListeners(this.config.stateDir, this.listeners.entries()))
+      .catch((err: Error) => this.log.warn({ err: err.message }, 'router: cannot save the hidden listeners'));
   }
 
   /** Another router says a connection to one of our listeners is on its way. Believed only for

@@ -25,6 +25,8 @@ export interface Reply {
   fd?: number;
   /** For the router's counters and logs. */
   outcome: 'replaced' | 'fallback' | 'refused' | 'error' | 'answered';
+  /** A hidden listener was added: the table must be saved. */
+  listenerAdded?: boolean;
 }
 
 export interface RequestContext {
@@ -119,7 +121,7 @@ async function listen(ctx: RequestContext, caller: Caller | null, req: Extract<S
     return { message: listenReply(req.seq, errno), outcome: 'error' };
   }
   ctx.listeners.add({ overlay, hostPort: opened.port, cookie: socketCookie(opened.fd), netns: caller.netns, reuseport });
-  return { message: listenReply(req.seq, STATUS_OK, { ip: ctx.advertiseAddr, port: opened.port }), fd: opened.fd, outcome: 'answered' };
+  return { message: listenReply(req.seq, STATUS_OK, { ip: ctx.advertiseAddr, port: opened.port }), fd: opened.fd, outcome: 'answered', listenerAdded: true };
 }
 
 async function peer(ctx: RequestContext, caller: Caller | null, req: Extract<ShimRequest, { type: 5 }>): Promise<Reply> {

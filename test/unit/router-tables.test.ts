@@ -68,3 +68,17 @@ test('fib_trie: the namespace\'s own addresses, loopback left out', (t) => {
   // This process's own namespace parses without throwing and never reports loopback.
   t.false(localAddresses(readFileSync('/proc/self/net/fib_trie', 'utf8')).some((ip) => ip.startsWith('127.')));
 });
+
+test('the hidden-listener table survives a router restart through its file; a bad file is refused', async (t) => {
+  const { mkdtempSync, writeFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { loadListeners, saveListeners } = await import('../../driver/router/listener-file.js');
+  const dir = mkdtempSync(join(tmpdir(), 'slim-listeners-'));
+  t.deepEqual(await loadListeners(dir), [], 'no file yet: nothing');
+  const l = { overlay: [{ ip: '10.0.0.2', port: 80 }], hostPort: 40000, cookie: 2n ** 63n + 5n, netns: 4026531840, reuseport: true };
+  await saveListeners(dir, [l]);
+  t.deepEqual(await loadListeners(dir), [l]);
+  writeFileSync(join(dir, 'hidden-listeners.json'), JSON.stringify([{ ...l, cookie: 'x', hostPort: 70000 }]));
+  await t.throwsAsync(loadListeners(dir), { message: /not a list of hidden listeners/ });
+});
