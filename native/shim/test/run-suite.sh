@@ -1,0 +1,193 @@
+#!/usr/bin/env bash
+# Runs the shim's semantics suite: t_server in one network namespace, t_client in another, both
+# with the shim preloaded and pointed at a running Slim router.
+#
+#   run-suite.sh --server-ns NS --server-ip IP --client-ns NS --client-ip IP --router SOCK
+#                [--variant glibc|asan|musl] [--cases "name ..."] [--port-base N] [--list]
+#
+# NS is a name under /run/netns or a path to a netns file. IP is each side's overlay address.
+# SOCK is the router socket (passed as SLIM_ROUTER_SOCKET). Variants: glibc = build/glibc shim
+# with build/test programs; asan = build/asan shim with build/test-asan programs (libasan
+# preloaded first); musl = build/musl shim with build/test-musl programs. Needs root (nsenter).
+# Prints PASS/FAIL per case; exit status is the number of failed cases (0 = all passed).
+set -u
+here=$(cd "$(dirname "$0")/.." && pwd)
+server_ns= server_ip= client_ns= client_ip= router= variant=glibc cases= port_base=21000 list=0
+while [ $# -gt 0 ]; do
+	case $1 in
+	--server-ns) server_ns=$2; shift 2 ;;
+	--server-ip) server_ip=$2; shift 2 ;;
+	--client-ns) client_ns=$2; shift 2 ;;
+	--client-ip) client_ip=$2; shift 2 ;;
+	--router) router=$2; shift 2 ;;
+	--variant) variant=$2; shift 2 ;;
+	--cases) cases=$2; shift 2 ;;
+	--port-base) port_base=$2; shift 2 ;;
+	--list) list=1; shift ;;
+	*) echo "run-suite: unknown argument $1" >&2; exit 100 ;;
+	esac
+done
+
+all_cases="block nonblock epoll-lt epoll-et epoll-oneshot epoll-before-listen epoll-before-connect
+poll ppoll select pselect accept-flags-none accept-flags-cloexec refused fork-workers
+fork-workers-exclusive dup exec concurrent-200 mixed-shim-and-static sockopts server-reexec
+relisten client-without-router server-without-router"
+if [ $list = 1 ]; then echo $all_cases; exit 0; fi
+[ -n "$cases" ] || cases=$all_cases
+for v in server_ns server_ip client_ns client_ip router; do
+	[ -n "${!v}" ] || { echo "run-suite: --${v//_/-} is required" >&2; exit 100; }
+done
+
+case $variant in
+glibc) shim=$here/build/glibc/libslimsocket.so bin=$here/build/test preload=$shim ;;
+asan)
+	shim=$here/build/asan/libslimsocket.so bin=$here/build/test-asan
+	preload=$(gcc -print-file-name=libasan.so):$shim
+	export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=0:exitcode=99}
+	export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1:exitcode=98}
+	;;
+musl) shim=$here/build/musl/libslimsocket.so bin=$here/build/test-musl preload=$shim ;;
+*) echo "run-suite: unknown variant $variant" >&2; exit 100 ;;
+esac
+static_client=$here/build/test/t_client_static
+for f in "$shim" "$bin/t_server" "$bin/t_client" "$static_client"; do
+	[ -e "$f" ] || { echo "run-suite: $f missing (make -C native/shim)" >&2; exit 100; }
+done
+
+nspath() { case $1 in /*) echo "$1" ;; *) echo "/run/netns/$1" ;; esac; }
+sns=$(nspath "$server_ns") cns=$(nspath "$client_ns")
+tmp=$(mktemp -d /tmp/slim-shim-suite.XXXXXX)
+server_pid=
+cleanup() {
+	[ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# in NS ROUTER-SOCK PROGRAM ARGS...: run with the shim preloaded.
+in_ns() {
+	local ns=$1 sock=$2
+	shift 2
+	nsenter --net="$ns" env LD_PRELOAD="$preload" SLIM_ROUTER_SOCKET="$sock" "$@"
+}
+
+failed=0
+port=$port_base
+log=
+
+start_server() { # ROUTER-SOCK ARGS...
+	local sock=$1
+	shift
+	in_ns "$sns" "$sock" "$bin/t_server" --listen "$server_ip:$port" "$@" \
+		>"$log.server.out" 2>"$log.server.err" &
+	server_pid=$!
+	for _ in $(seq 1 200); do
+		grep -q '^READY' "$log.server.out" 2>/dev/null && return 0
+		kill -0 "$server_pid" 2>/dev/null || return 1
+		sleep 0.05
+	done
+	return 1
+}
+
+wait_server() {
+	local rc=0
+	wait "$server_pid" || rc=$?
+	server_pid=
+	return $rc
+}
+
+client() { # ROUTER-SOCK ARGS...
+	local sock=$1
+	shift
+	in_ns "$cns" "$sock" "$bin/t_client" --server "$server_ip:$port" --self "$client_ip" "$@" \
+		>>"$log.client.out" 2>>"$log.client.err"
+}
+
+static_client() {
+	nsenter --net="$cns" "$static_client" --server "$server_ip:$port" --self "$client_ip" "$@" \
+		>>"$log.client.out" 2>>"$log.client.err"
+}
+
+# pair "SERVER ARGS" CLIENT-ARGS...: one server, one shim client; both must succeed.
+pair() {
+	local sargs=$1
+	shift
+	# shellcheck disable=SC2086
+	start_server "$router" --peers "$client_ip" $sargs || return 1
+	client "$router" "$@" || { wait_server; return 1; }
+	wait_server
+}
+
+run_case() {
+	case $1 in
+	block) pair "--mode blocking --count 1 --expect-slim 1" --mode block --expect slim ;;
+	nonblock) pair "--mode epoll-lt --count 1 --expect-slim 1" --mode nonblock --expect slim ;;
+	epoll-lt)
+		start_server "$router" --mode epoll-lt --count 3 --expect-slim 3 || return 1
+		client "$router" --mode block --id 1 --expect slim && client "$router" --mode nonblock --id 2 &&
+			client "$router" --mode concurrent --conns 1 --id 3 || { wait_server; return 1; }
+		wait_server ;;
+	epoll-et) pair "--mode epoll-et --count 20 --expect-slim 20" --mode concurrent --conns 20 --expect slim ;;
+	epoll-oneshot) pair "--mode epoll-oneshot --count 20 --expect-slim 20" --mode concurrent --conns 20 --expect slim ;;
+	epoll-before-listen) pair "--mode epoll-et --epoll-before-listen --count 5 --expect-slim 5" --mode concurrent --conns 5 --expect slim ;;
+	epoll-before-connect) pair "--mode epoll-lt --count 1 --expect-slim 1" --mode epoll-before --expect slim ;;
+	poll) pair "--mode poll --count 10 --expect-slim 10" --mode concurrent --conns 10 --expect slim ;;
+	ppoll) pair "--mode ppoll --count 10 --expect-slim 10" --mode concurrent --conns 10 --expect slim ;;
+	select) pair "--mode select --count 10 --expect-slim 10" --mode concurrent --conns 10 --expect slim ;;
+	pselect) pair "--mode pselect --count 10 --expect-slim 10" --mode concurrent --conns 10 --expect slim ;;
+	accept-flags-none) pair "--mode blocking --accept-flags none --count 3 --expect-slim 3" --mode concurrent --conns 3 --expect slim ;;
+	accept-flags-cloexec) pair "--mode epoll-lt --accept-flags cloexec --count 3 --expect-slim 3" --mode concurrent --conns 3 --expect slim ;;
+	refused) client "$router" --mode refused ;;
+	fork-workers) pair "--mode fork --workers 4 --count 60 --expect-slim 60" --mode concurrent --conns 60 --expect slim ;;
+	fork-workers-exclusive) pair "--mode fork --workers 4 --exclusive --count 60 --expect-slim 60" --mode concurrent --conns 60 --expect slim ;;
+	dup) pair "--mode blocking --count 1 --expect-slim 1" --mode dup --expect slim ;;
+	exec) pair "--mode blocking --count 1 --expect-slim 1" --mode exec --expect slim ;;
+	concurrent-200) pair "--mode epoll-et --count 200 --expect-slim 200" --mode concurrent --conns 200 --expect slim ;;
+	mixed-shim-and-static)
+		# One listening socket serves a client with the shim (host socket) and one without.
+		start_server "$router" --mode epoll-lt --count 4 --expect-slim 2 --expect-overlay 2 --peers "$client_ip" || return 1
+		client "$router" --mode block --id 1 --expect slim && static_client --mode block --id 2 --expect overlay &&
+			static_client --mode nonblock --id 3 --expect overlay && client "$router" --mode nonblock --id 4 --expect slim ||
+			{ wait_server; return 1; }
+		wait_server ;;
+	sockopts) pair "--mode blocking --count 1 --expect-slim 1" --mode sockopts --expect slim ;;
+	server-reexec) pair "--mode epoll-lt --reexec --count 3 --expect-slim 3" --mode concurrent --conns 3 --expect slim ;;
+	relisten) pair "--mode epoll-et --relisten --count 5 --expect-slim 5" --mode concurrent --conns 5 --expect slim ;;
+	client-without-router)
+		# No router for the client: its connect() takes the overlay, the server still serves it.
+		start_server "$router" --mode epoll-lt --count 2 --expect-overlay 2 || return 1
+		client /nonexistent/router.sock --mode block --id 1 --expect overlay &&
+			client "" --mode nonblock --id 2 --expect overlay || { wait_server; return 1; }
+		wait_server ;;
+	server-without-router)
+		# The server's listen() gets no hidden twin: Slim clients fall back to the overlay.
+		start_server /nonexistent/router.sock --mode epoll-lt --count 2 --expect-overlay 2 || return 1
+		client "$router" --mode block --id 1 --expect overlay && client "$router" --mode concurrent --conns 1 --id 2 --expect overlay ||
+			{ wait_server; return 1; }
+		wait_server ;;
+	*) echo "unknown case $1" >"$log.client.err"; return 1 ;;
+	esac
+}
+
+for c in $cases; do
+	log=$tmp/$c
+	: >"$log.server.out"
+	: >"$log.server.err"
+	: >"$log.client.out"
+	: >"$log.client.err"
+	start=$(date +%s.%N)
+	if run_case "$c"; then
+		printf 'PASS %-24s %ss\n' "$c" "$(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { printf "%.2f", e - s }')"
+	else
+		failed=$((failed + 1))
+		printf 'FAIL %s\n' "$c"
+		[ -n "$server_pid" ] && { kill "$server_pid" 2>/dev/null; wait "$server_pid" 2>/dev/null; server_pid=; }
+		for f in server.out server.err client.out client.err; do
+			[ -s "$log.$f" ] && sed "s/^/    $f: /" "$log.$f" | tail -n 20
+		done
+	fi
+	port=$((port + 1))
+done
+echo "run-suite ($variant): $failed failed"
+exit $failed

@@ -1,0 +1,463 @@
+/* The server half of the shim's semantics tests. Listens on --listen IP:PORT, serves --count
+ * connections with the protocol in common.h, checking every address the app sees, then exits 0.
+ * How it waits for connections is --mode:
+ *   blocking       blocking accept4() loop
+ *   epoll-lt       non-blocking listener in epoll, level-triggered, one accept per wakeup
+ *   epoll-et       edge-triggered, accept until EAGAIN
+ *   epoll-oneshot  EPOLLONESHOT, accept until EAGAIN, re-arm with EPOLL_CTL_MOD
+ *   poll, ppoll, select, pselect
+ *   fork           nginx style: --workers N forked processes share the listener, each with its
+ *                  own epoll (--exclusive: EPOLLEXCLUSIVE), non-blocking accept4
+ * Other options:
+ *   --accept-flags none|nonblock|cloexec|both   accept4() flags, checked on each new fd (default both)
+ *   --expect-slim N / --expect-overlay N   how many connections must arrive on host sockets
+ *                  (Slim) / on the overlay; -1 = any (default)
+ *   --peers IP,IP  the only peer IPs accept() may report
+ *   --epoll-before-listen   register the socket in epoll before listen() (epoll modes)
+ *   --relisten     call listen() a second time with another backlog (nginx does)
+ *   --reexec       after listen(), exec this program again with the listener inherited
+ *   --inherit-fd N use inherited fd N as the listener (what --reexec passes)
+ *   --timeout S    give up after S seconds (default 60)
+ * Prints "READY <port>" on stdout once listening and "OK served N (slim S, overlay O)" at the end.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/select.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common.h"
+
+static struct {
+	struct sockaddr_in listen;
+	const char *mode;
+	int count, workers, expect_slim, expect_overlay, accept_flags, inherit_fd, timeout;
+	bool exclusive, epoll_before_listen, relisten, reexec;
+	struct in_addr peers[64];
+	int npeers;
+	char **argv;
+} cfg = {.mode = "blocking", .count = 1, .workers = 2, .expect_slim = -1, .expect_overlay = -1,
+	 .accept_flags = SOCK_NONBLOCK | SOCK_CLOEXEC, .inherit_fd = -1, .timeout = 60};
+
+static int served, served_slim, served_overlay;
+static int report_fd = -1; /* fork workers: one byte per connection to the parent */
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+	static const char msg[] = "t_server: FAIL: timed out\n";
+	ssize_t w = write(2, msg, sizeof(msg) - 1);
+	(void)w;
+	_exit(2);
+}
+
+static void handle(int c, const struct sockaddr_in *addr, socklen_t alen)
+{
+	int fl = fcntl(c, F_GETFL), fdfl = fcntl(c, F_GETFD);
+	if (fl < 0 || fdfl < 0)
+		die_errno("fcntl on accepted fd");
+	if (!!(fl & O_NONBLOCK) != !!(cfg.accept_flags & SOCK_NONBLOCK))
+		die("accepted fd: O_NONBLOCK is %s, accept4 flags asked %s",
+		    fl & O_NONBLOCK ? "set" : "clear",
+		    cfg.accept_flags & SOCK_NONBLOCK ? "SOCK_NONBLOCK" : "none");
+	if (!!(fdfl & FD_CLOEXEC) != !!(cfg.accept_flags & SOCK_CLOEXEC))
+		die("accepted fd: FD_CLOEXEC is %s, accept4 flags asked %s",
+		    fdfl & FD_CLOEXEC ? "set" : "clear",
+		    cfg.accept_flags & SOCK_CLOEXEC ? "SOCK_CLOEXEC" : "none");
+	if (fcntl(c, F_SETFL, fl & ~O_NONBLOCK) != 0)
+		die_errno("fcntl(F_SETFL)");
+	set_io_timeouts(c, 10);
+	bool slim = is_host_socket(c);
+	server_serve(c, addr, alen, &cfg.listen, cfg.peers, cfg.npeers);
+	close(c);
+	served++;
+	if (slim)
+		served_slim++;
+	else
+		served_overlay++;
+	if (report_fd >= 0) {
+		char b = slim ? 's' : 'o';
+		write_all(report_fd, &b, 1, "report");
+	}
+}
+
+/* One accept4(); returns false on EAGAIN. */
+static bool accept_one(int l)
+{
+	struct sockaddr_in addr;
+	memset(&addr, 0xa5, sizeof(addr)); /* anything not written shows */
+	socklen_t alen = sizeof(addr);
+	int c = accept4(l, (struct sockaddr *)&addr, &alen, cfg.accept_flags);
+	if (c < 0) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return false;
+		if (errno == EINTR || errno == ECONNABORTED)
+			return true;
+		die_errno("accept4");
+	}
+	handle(c, &addr, alen);
+	return true;
+}
+
+static bool done(void)
+{
+	return report_fd < 0 && served >= cfg.count;
+}
+
+static void set_nonblock(int fd, bool on)
+{
+	int fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, on ? fl | O_NONBLOCK : fl & ~O_NONBLOCK) != 0)
+		die_errno("fcntl(O_NONBLOCK)");
+}
+
+static void run_epoll(int l, int ep)
+{
+	uint32_t events = EPOLLIN;
+	bool lt = strcmp(cfg.mode, "epoll-lt") == 0;
+	if (strcmp(cfg.mode, "epoll-et") == 0)
+		events |= EPOLLET;
+	if (strcmp(cfg.mode, "epoll-oneshot") == 0)
+		events |= EPOLLONESHOT;
+	if (cfg.exclusive)
+		events |= EPOLLEXCLUSIVE;
+	const uint64_t token = 0x5111d00d0000abcdull;
+	if (ep < 0) {
+		ep = epoll_create1(EPOLL_CLOEXEC);
+		if (ep < 0)
+			die_errno("epoll_create1");
+		struct epoll_event ev = {.events = events, .data.u64 = token};
+		if (epoll_ctl(ep, EPOLL_CTL_ADD, l, &ev) != 0)
+			die_errno("epoll_ctl(ADD listener)");
+	}
+	set_nonblock(l, true);
+	while (!done()) {
+		struct epoll_event out[4];
+		int n = epoll_wait(ep, out, 4, -1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			die_errno("epoll_wait");
+		for (int i = 0; i < n; i++) {
+			if (out[i].data.u64 != token)
+				die("epoll_wait: event with foreign data %#llx",
+				    (unsigned long long)out[i].data.u64);
+			if (out[i].events & (EPOLLERR | EPOLLHUP))
+				die("epoll_wait: listener reports error/hangup (%#x)", out[i].events);
+			if (lt) {
+				accept_one(l); /* the rest must fire again */
+			} else {
+				while (accept_one(l) && !done())
+					;
+			}
+		}
+		if (events & EPOLLONESHOT) {
+			struct epoll_event ev = {.events = events, .data.u64 = token};
+			if (epoll_ctl(ep, EPOLL_CTL_MOD, l, &ev) != 0)
+				die_errno("epoll_ctl(MOD re-arm)");
+		}
+	}
+	close(ep);
+}
+
+static void run_poll(int l, bool use_ppoll)
+{
+	set_nonblock(l, true);
+	while (!done()) {
+		/* A pipe next to the listener: entries that are not listeners must stay as they are. */
+		int p[2];
+		if (pipe(p) != 0)
+			die_errno("pipe");
+		struct pollfd fds[3] = {{.fd = p[0], .events = POLLIN},
+					{.fd = l, .events = POLLIN},
+					{.fd = -1, .events = POLLIN}};
+		int n;
+		if (use_ppoll) {
+			struct timespec ts = {.tv_sec = 5};
+			n = ppoll(fds, 3, &ts, NULL);
+		} else {
+			n = poll(fds, 3, 5000);
+		}
+		if (n < 0 && errno == EINTR)
+			goto next;
+		if (n < 0)
+			die_errno("poll");
+		if (fds[0].revents || fds[2].revents)
+			die("poll: revents on entries that are not ready (%#x, %#x)", fds[0].revents,
+			    fds[2].revents);
+		if (fds[1].fd != l || fds[0].fd != p[0])
+			die("poll: the app's array was changed");
+		if (n != (fds[1].revents ? 1 : 0))
+			die("poll returned %d with listener revents %#x", n, fds[1].revents);
+		if (fds[1].revents & ~POLLIN)
+			die("poll: listener revents %#x", fds[1].revents);
+		if (fds[1].revents)
+			while (accept_one(l) && !done())
+				;
+next:
+		close(p[0]);
+		close(p[1]);
+	}
+}
+
+static void run_select(int l, bool use_pselect)
+{
+	set_nonblock(l, true);
+	while (!done()) {
+		int p[2];
+		if (pipe(p) != 0)
+			die_errno("pipe");
+		fd_set r, w;
+		FD_ZERO(&r);
+		FD_ZERO(&w);
+		FD_SET(l, &r);
+		FD_SET(p[0], &r);
+		FD_SET(p[1], &w); /* always writable */
+		int nfds = (l > p[1] ? l : p[1]) + 1;
+		int n;
+		if (use_pselect) {
+			struct timespec ts = {.tv_sec = 5};
+			n = pselect(nfds, &r, &w, NULL, &ts, NULL);
+		} else {
+			struct timeval tv = {.tv_sec = 5};
+			n = select(nfds, &r, &w, NULL, &tv);
+		}
+		if (n < 0 && errno == EINTR)
+			goto next;
+		if (n < 0)
+			die_errno("select");
+		if (FD_ISSET(p[0], &r))
+			die("select: empty pipe reported readable");
+		if (!FD_ISSET(p[1], &w))
+			die("select: pipe not reported writable");
+		for (int fd = 0; fd < FD_SETSIZE; fd++)
+			if ((FD_ISSET(fd, &r) && fd != l) || (FD_ISSET(fd, &w) && fd != p[1]))
+				die("select: fd %d reported but never asked for", fd);
+		if (n != 1 + (FD_ISSET(l, &r) ? 1 : 0))
+			die("select returned %d", n);
+		if (FD_ISSET(l, &r))
+			while (accept_one(l) && !done())
+				;
+next:
+		close(p[0]);
+		close(p[1]);
+	}
+}
+
+static void run_blocking(int l)
+{
+	set_nonblock(l, false);
+	while (!done())
+		accept_one(l);
+}
+
+static void run_fork(int l)
+{
+	int p[2];
+	if (pipe(p) != 0)
+		die_errno("pipe");
+	pid_t pids[64];
+	int nw = cfg.workers > 64 ? 64 : cfg.workers;
+	for (int i = 0; i < nw; i++) {
+		pids[i] = fork();
+		if (pids[i] < 0)
+			die_errno("fork");
+		if (pids[i] == 0) {
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
+			close(p[0]);
+			report_fd = p[1];
+			run_epoll(l, -1); /* forever: the parent ends it */
+			_exit(0);
+		}
+	}
+	close(p[1]);
+	close(l); /* like nginx's master: only the workers accept */
+	while (served < cfg.count) {
+		char b;
+		ssize_t n = read(p[0], &b, 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n != 1)
+			die("a worker died (served %d of %d)", served, cfg.count);
+		served++;
+		if (b == 's')
+			served_slim++;
+		else
+			served_overlay++;
+	}
+	for (int i = 0; i < nw; i++)
+		kill(pids[i], SIGTERM);
+	for (int i = 0; i < nw; i++) {
+		int st;
+		waitpid(pids[i], &st, 0);
+		if (WIFEXITED(st) && WEXITSTATUS(st) != 0)
+			die("worker %d exited %d", (int)pids[i], WEXITSTATUS(st));
+	}
+}
+
+static void parse_peers(char *s)
+{
+	for (char *tok = strtok(s, ","); tok && cfg.npeers < 64; tok = strtok(NULL, ","))
+		parse_ip(tok, &cfg.peers[cfg.npeers++]);
+}
+
+static int make_listener(int *ep_out)
+{
+	int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (l < 0)
+		die_errno("socket");
+	int one = 1;
+	if (setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0)
+		die_errno("setsockopt(SO_REUSEADDR)");
+	if (bind(l, (struct sockaddr *)&cfg.listen, sizeof(cfg.listen)) != 0)
+		die_errno("bind");
+	*ep_out = -1;
+	if (cfg.epoll_before_listen && strncmp(cfg.mode, "epoll", 5) == 0) {
+		/* Registered while still an unconnected socket: listen() must carry it over. */
+		uint32_t events = EPOLLIN;
+		if (strcmp(cfg.mode, "epoll-et") == 0)
+			events |= EPOLLET;
+		if (strcmp(cfg.mode, "epoll-oneshot") == 0)
+			events |= EPOLLONESHOT;
+		int ep = epoll_create1(EPOLL_CLOEXEC);
+		struct epoll_event ev = {.events = events, .data.u64 = 0x5111d00d0000abcdull};
+		if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, l, &ev) != 0)
+			die_errno("epoll before listen");
+		*ep_out = ep;
+	}
+	/* A deep backlog: the server is sequential, and a full accept queue drops SYNs. */
+	if (listen(l, cfg.relisten ? 8 : 1024) != 0)
+		die_errno("listen");
+	if (cfg.relisten && listen(l, 1024) != 0)
+		die_errno("listen (again)");
+	socklen_t len = sizeof(cfg.listen);
+	if (getsockname(l, (struct sockaddr *)&cfg.listen, &len) != 0)
+		die_errno("getsockname(listener)");
+	return l;
+}
+
+int main(int argc, char **argv)
+{
+	prog = "t_server";
+	cfg.argv = argv;
+	bool have_listen = false;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+		if (!strcmp(a, "--exclusive")) {
+			cfg.exclusive = true;
+			continue;
+		}
+		if (!strcmp(a, "--epoll-before-listen")) {
+			cfg.epoll_before_listen = true;
+			continue;
+		}
+		if (!strcmp(a, "--relisten")) {
+			cfg.relisten = true;
+			continue;
+		}
+		if (!strcmp(a, "--reexec")) {
+			cfg.reexec = true;
+			continue;
+		}
+		if (!v)
+			die("option %s needs a value", a);
+		i++;
+		if (!strcmp(a, "--listen")) {
+			parse_ipport(v, &cfg.listen);
+			have_listen = true;
+		} else if (!strcmp(a, "--mode")) {
+			cfg.mode = v;
+		} else if (!strcmp(a, "--count")) {
+			cfg.count = atoi(v);
+		} else if (!strcmp(a, "--workers")) {
+			cfg.workers = atoi(v);
+		} else if (!strcmp(a, "--expect-slim")) {
+			cfg.expect_slim = atoi(v);
+		} else if (!strcmp(a, "--expect-overlay")) {
+			cfg.expect_overlay = atoi(v);
+		} else if (!strcmp(a, "--peers")) {
+			char buf[1024];
+			snprintf(buf, sizeof(buf), "%s", v);
+			parse_peers(buf);
+		} else if (!strcmp(a, "--accept-flags")) {
+			cfg.accept_flags = !strcmp(v, "none")	   ? 0
+					   : !strcmp(v, "nonblock") ? SOCK_NONBLOCK
+					   : !strcmp(v, "cloexec")  ? SOCK_CLOEXEC
+								    : SOCK_NONBLOCK | SOCK_CLOEXEC;
+		} else if (!strcmp(a, "--inherit-fd")) {
+			cfg.inherit_fd = atoi(v);
+		} else if (!strcmp(a, "--timeout")) {
+			cfg.timeout = atoi(v);
+		} else {
+			die("unknown option %s", a);
+		}
+	}
+	if (!have_listen)
+		die("--listen IP:PORT is required");
+	signal(SIGALRM, on_alarm);
+	signal(SIGPIPE, SIG_IGN);
+	alarm((unsigned)cfg.timeout);
+
+	int ep = -1, l;
+	if (cfg.inherit_fd >= 0) {
+		l = cfg.inherit_fd;
+		socklen_t len = sizeof(cfg.listen);
+		if (getsockname(l, (struct sockaddr *)&cfg.listen, &len) != 0)
+			die_errno("getsockname(inherited listener)");
+	} else {
+		l = make_listener(&ep);
+	}
+	if (cfg.reexec) {
+		/* Exec again with the listener (and, hidden, its twin) inherited. */
+		if (fcntl(l, F_SETFD, 0) != 0)
+			die_errno("fcntl(F_SETFD)");
+		char fdbuf[16];
+		snprintf(fdbuf, sizeof(fdbuf), "%d", l);
+		char *nargv[80];
+		int k = 0;
+		for (int i = 0; argv[i] && k < 76; i++)
+			if (strcmp(argv[i], "--reexec") != 0)
+				nargv[k++] = argv[i];
+		nargv[k++] = "--inherit-fd";
+		nargv[k++] = fdbuf;
+		nargv[k] = NULL;
+		execv("/proc/self/exe", nargv);
+		die_errno("execv");
+	}
+	printf("READY %u\n", ntohs(cfg.listen.sin_port));
+	fflush(stdout);
+
+	if (!strcmp(cfg.mode, "blocking"))
+		run_blocking(l);
+	else if (!strncmp(cfg.mode, "epoll", 5))
+		run_epoll(l, ep);
+	else if (!strcmp(cfg.mode, "poll"))
+		run_poll(l, false);
+	else if (!strcmp(cfg.mode, "ppoll"))
+		run_poll(l, true);
+	else if (!strcmp(cfg.mode, "select"))
+		run_select(l, false);
+	else if (!strcmp(cfg.mode, "pselect"))
+		run_select(l, true);
+	else if (!strcmp(cfg.mode, "fork"))
+		run_fork(l);
+	else
+		die("unknown mode %s", cfg.mode);
+
+	if (cfg.expect_slim >= 0 && served_slim != cfg.expect_slim)
+		die("%d connections on host sockets (Slim), expected %d", served_slim,
+		    cfg.expect_slim);
+	if (cfg.expect_overlay >= 0 && served_overlay != cfg.expect_overlay)
+		die("%d connections on the overlay, expected %d", served_overlay,
+		    cfg.expect_overlay);
+	printf("OK served %d (slim %d, overlay %d)\n", served, served_slim, served_overlay);
+	return 0;
+}
