@@ -64,8 +64,9 @@ exec setpriv --reuid=postgres --regid=postgres --init-groups "$bin/postgres" -D 
 export const IMAGES = {
   busybox: { name: 'slim-test/busybox:latest', base: 'busybox', cmd: ['sh'] },
   debian: { name: 'slim-test/debian:latest', base: 'debian', packages: DEBIAN_TOOLS, cmd: ['bash'] },
-  // bench/overlay.ts: iperf3 (throughput), sockperf (TCP request/response latency), ethtool (offloads).
-  bench: { name: 'slim-test/bench:latest', base: 'debian', packages: [...DEBIAN_TOOLS, 'iperf3', 'sockperf', 'ethtool'], cmd: ['bash'] },
+  // bench/bench.ts: iperf3 (throughput), sockperf (TCP request/response latency), memcached and
+  // libmemcached-tools (memcaslap), ethtool (offloads). Its connrate tool is built by the bench and copied in.
+  bench: { name: 'slim-test/bench:latest', base: 'debian', packages: [...DEBIAN_TOOLS, 'iperf3', 'sockperf', 'memcached', 'libmemcached-tools', 'ethtool'], cmd: ['bash'] },
   // test/host/apps.test.ts: real servers and their real load generators in one image (one
   // debootstrap, one import per host). The servers' foreground commands are in APP_COMMANDS.
   apps: {
