@@ -10,6 +10,7 @@ APT_PACKAGES=(
   etcd-server etcd-client                     # cluster state for multi-host (issue 3)
   docker-registry                             # push/install of the managed plugin, offline
   musl-tools                                  # the shim's musl build (Alpine images)
+  gnuplot-nox gcc                             # npm run bench: its chart (PNG, offline), bench/tools/*.c
 )
 
 missing=()
