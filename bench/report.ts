@@ -1,29 +1,45 @@
 // What the benchmark reports: the metrics, their summaries per mode, the ratios between modes, and
-// the markdown table. Modes and ratios are data, so a new mode (S) is a new column, not new code.
+// the markdown table. Modes, tests and ratios are data: a new one is a new column or row, not new code.
 import { spread, type Spread } from './stats.js';
 
 export type ModeKey = 'H' | 'S' | 'V' | 'O';
 export const MODE_ORDER: readonly ModeKey[] = ['H', 'S', 'V', 'O'];
 
 /** Ratios shown when both modes were measured: numerator / denominator of the medians. */
-export const RATIOS: readonly [ModeKey, ModeKey][] = [['V', 'O'], ['S', 'H'], ['S', 'O'], ['V', 'H'], ['O', 'H']];
+export const RATIOS: readonly [ModeKey, ModeKey][] = [['S', 'H'], ['S', 'O'], ['V', 'O'], ['V', 'H'], ['O', 'H']];
+
+/** The four workloads; each metric belongs to one. */
+export type TestKey = 'throughput' | 'latency' | 'connrate' | 'memcached';
+export const TEST_ORDER: readonly TestKey[] = ['throughput', 'latency', 'connrate', 'memcached'];
 
 export interface MetricDef {
   key: string;
+  test: TestKey;
   label: string;
   unit: string;
   better: 'higher' | 'lower';
   digits: number;
+  /** a panel of the chart (the headline figures) */
+  chart?: boolean;
 }
 
 export const METRICS: readonly MetricDef[] = [
-  { key: 'gbps', label: 'TCP throughput, 1 flow (iperf3)', unit: 'Gbit/s', better: 'higher', digits: 2 },
-  { key: 'cpuSecondsPerGB', label: 'CPU per GB received (throughput run)', unit: 'CPU-s/GB', better: 'lower', digits: 2 },
-  { key: 'retransmits', label: 'TCP retransmits per run', unit: 'count', better: 'lower', digits: 0 },
-  { key: 'rttP50', label: 'TCP request/response RTT p50 (sockperf, 64 B)', unit: 'µs', better: 'lower', digits: 1 },
-  { key: 'rttP99', label: 'TCP request/response RTT p99', unit: 'µs', better: 'lower', digits: 1 },
-  { key: 'transactionsPerSecond', label: 'TCP request/response transactions/s', unit: '1/s', better: 'higher', digits: 0 },
-  { key: 'cpuMicrosPerTransaction', label: 'CPU per transaction (latency run)', unit: 'CPU-µs', better: 'lower', digits: 1 },
+  { key: 'gbps', test: 'throughput', label: 'TCP throughput, 1 flow (iperf3)', unit: 'Gbit/s', better: 'higher', digits: 2, chart: true },
+  { key: 'cpuSecondsPerGB', test: 'throughput', label: 'CPU per GB received (throughput run)', unit: 'CPU-s/GB', better: 'lower', digits: 2, chart: true },
+  { key: 'retransmits', test: 'throughput', label: 'TCP retransmits per run', unit: 'count', better: 'lower', digits: 0 },
+  { key: 'rttP50', test: 'latency', label: 'TCP request/response RTT p50 (sockperf, 64 B)', unit: 'µs', better: 'lower', digits: 1, chart: true },
+  { key: 'rttP99', test: 'latency', label: 'TCP request/response RTT p99', unit: 'µs', better: 'lower', digits: 1, chart: true },
+  { key: 'transactionsPerSecond', test: 'latency', label: 'TCP request/response transactions/s', unit: '1/s', better: 'higher', digits: 0 },
+  { key: 'cpuMicrosPerTransaction', test: 'latency', label: 'CPU per transaction (latency run)', unit: 'CPU-µs', better: 'lower', digits: 1 },
+  { key: 'connsPerSecond', test: 'connrate', label: 'TCP connections/s (connect, 1 B each way, close; one at a time)', unit: '1/s', better: 'higher', digits: 0, chart: true },
+  { key: 'connP50', test: 'connrate', label: 'time per connection p50 (socket() to close())', unit: 'µs', better: 'lower', digits: 1, chart: true },
+  { key: 'connP99', test: 'connrate', label: 'time per connection p99', unit: 'µs', better: 'lower', digits: 1 },
+  { key: 'connectP50', test: 'connrate', label: 'connect() call alone p50', unit: 'µs', better: 'lower', digits: 1 },
+  { key: 'cpuSecondsPer10kConns', test: 'connrate', label: 'CPU per 10k connections', unit: 'CPU-s', better: 'lower', digits: 2 },
+  { key: 'memcachedOpsPerSecond', test: 'memcached', label: 'memcached ops/s (memcaslap, 2 threads, 32 conns, 9:1 get:set)', unit: '1/s', better: 'higher', digits: 0, chart: true },
+  { key: 'memcachedAvgUs', test: 'memcached', label: 'memcached latency, mean', unit: 'µs', better: 'lower', digits: 0 },
+  { key: 'memcachedP99Us', test: 'memcached', label: 'memcached latency p99 (from memcaslap\'s log2 histogram)', unit: 'µs', better: 'lower', digits: 0 },
+  { key: 'cpuSecondsPer100kOps', test: 'memcached', label: 'CPU per 100k memcached ops', unit: 'CPU-s', better: 'lower', digits: 2, chart: true },
 ];
 
 /** One measured value: metric key → number, for one mode in one repetition. */
@@ -66,14 +82,28 @@ export function fmt(v: number | undefined, digits: number): string {
   return v.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits, useGrouping: false });
 }
 
-export function markdownTable(summary: Summary, ratios: Ratios, modes: readonly ModeKey[]): string {
-  const rs = activeRatios(modes).map(([a, b]) => `${a}/${b}`);
+export interface TableOptions {
+  /** modes asked for but not measured, with the reason: a column of "SKIPPED" */
+  skipped?: Partial<Record<ModeKey, string>>;
+  /** only these tests' rows (default: all) */
+  tests?: readonly TestKey[];
+  /** repetitions asked for: a cell with fewer samples says how many it has */
+  reps?: number;
+}
+
+export function markdownTable(summary: Summary, ratios: Ratios, modes: readonly ModeKey[], opts: TableOptions = {}): string {
+  const skipped = opts.skipped ?? {};
+  const measured = modes.filter((m) => !(m in skipped));
+  const rs = activeRatios(measured).map(([a, b]) => `${a}/${b}`);
   const head = ['metric', 'unit', ...modes.map((m) => `${m} median (min–max)`), ...rs];
   const lines = [`| ${head.join(' | ')} |`, `|${head.map((_, i) => (i < 2 ? '---' : '---:')).join('|')}|`];
-  for (const m of METRICS) {
+  for (const m of METRICS.filter((x) => !opts.tests || opts.tests.includes(x.test))) {
     const cells = modes.map((mode) => {
+      if (mode in skipped) return 'SKIPPED';
       const s = summary[m.key]?.[mode];
-      return s ? `${fmt(s.median, m.digits)} (${fmt(s.min, m.digits)}–${fmt(s.max, m.digits)})` : '–';
+      if (!s || s.n === 0) return '–';
+      const n = opts.reps !== undefined && s.n < opts.reps ? ` n=${s.n}` : '';
+      return `${fmt(s.median, m.digits)} (${fmt(s.min, m.digits)}–${fmt(s.max, m.digits)})${n}`;
     });
     const rcells = rs.map((r) => fmt(ratios[m.key]?.[r], 2));
     lines.push(`| ${m.label} | ${m.unit} | ${cells.join(' | ')} | ${rcells.join(' | ')} |`);

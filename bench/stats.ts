@@ -65,3 +65,22 @@ export function cpuBetween(before: CpuTicks, after: CpuTicks, clkTck: number, cp
   const total = busy + (after.idle - before.idle);
   return { busySeconds: busy / clkTck, busyCpus: total > 0 ? (busy / total) * cpus : Number.NaN, stealSeconds: (after.steal - before.steal) / clkTck };
 }
+
+/**
+ * A quantile from a log2 histogram (counts[k] = values v with floor(log2 v) = k, i.e. in
+ * [2^k, 2^(k+1))), interpolated geometrically inside the bucket it falls in: an estimate good to
+ * the bucket's factor of two, for tools that report nothing finer (memcaslap).
+ */
+export function log2Quantile(counts: ReadonlyMap<number, number>, q: number): number {
+  const ks = [...counts.keys()].sort((a, b) => a - b);
+  const total = ks.reduce((a, k) => a + counts.get(k)!, 0);
+  if (total === 0) return Number.NaN;
+  const target = q * total;
+  let below = 0;
+  for (const k of ks) {
+    const c = counts.get(k)!;
+    if (c > 0 && below + c >= target) return 2 ** (k + (target - below) / c);
+    below += c;
+  }
+  return 2 ** (ks[ks.length - 1]! + 1);
+}
