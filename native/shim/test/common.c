@@ -257,7 +257,7 @@ void server_serve(int fd, const struct sockaddr_in *accepted, socklen_t accepted
 			die("server: unexpected peer %s", fmt_sin(accepted, a, sizeof(a)));
 	}
 
-	static unsigned char buf[MAX_PAYLOAD + 128];
+	static _Thread_local unsigned char buf[MAX_PAYLOAD + 128];
 	size_t got = read_to_eof(fd, buf, sizeof(buf) - 1, "server");
 	unsigned char *nl = memchr(buf, '\n', got < 64 ? got : 64);
 	if (!nl)

@@ -2,24 +2,36 @@
 # Runs the shim's semantics suite: t_server in one network namespace, t_client in another, both
 # with the shim preloaded and pointed at a running Slim router.
 #
-#   run-suite.sh --server-ns NS --server-ip IP --client-ns NS --client-ip IP --router SOCK
-#                [--variant glibc|asan|musl] [--cases "name ..."] [--port-base N] [--list]
+#   run-suite.sh --server-ns NS --server-ip IP --client-ns NS --client-ip IP
+#                (--router SOCK | --server-router SOCK --client-router SOCK)
+#                [--variant glibc|asan|musl] [--shim-dir DIR | --server-shim-dir DIR --client-shim-dir DIR]
+#                [--cases "name ..."] [--port-base N] [--list]
 #
 # NS is a name under /run/netns or a path to a netns file. IP is each side's overlay address.
-# SOCK is the router socket (passed as SLIM_ROUTER_SOCKET). Variants: glibc = build/glibc shim
-# with build/test programs; asan = build/asan shim with build/test-asan programs (libasan
-# preloaded first); musl = build/musl shim with build/test-musl programs. Needs root (nsenter).
+# SOCK is the router socket of that side's host, passed as SLIM_ROUTER_SOCKET; "default" leaves
+# SLIM_ROUTER_SOCKET unset, so the shim finds router.sock next to itself (as in a container).
+# Variants: glibc = build/glibc shim with build/test programs; asan = build/asan shim with
+# build/test-asan programs (libasan preloaded first); musl = build/musl shim with build/test-musl
+# programs. --shim-dir DIR: take the shim from DIR (DIR/libslimsocket.so, for musl
+# DIR/musl/libslimsocket.so), e.g. a router's run directory; --server-shim-dir and
+# --client-shim-dir do it for one side (each host's own run directory). Needs root (nsenter).
 # Prints PASS/FAIL per case; exit status is the number of failed cases (0 = all passed).
 set -u
 here=$(cd "$(dirname "$0")/.." && pwd)
-server_ns= server_ip= client_ns= client_ip= router= variant=glibc cases= port_base=21000 list=0
+server_ns= server_ip= client_ns= client_ip= server_router= client_router= variant=glibc
+server_shim_dir= client_shim_dir= cases= port_base=21000 list=0
 while [ $# -gt 0 ]; do
 	case $1 in
 	--server-ns) server_ns=$2; shift 2 ;;
 	--server-ip) server_ip=$2; shift 2 ;;
 	--client-ns) client_ns=$2; shift 2 ;;
 	--client-ip) client_ip=$2; shift 2 ;;
-	--router) router=$2; shift 2 ;;
+	--router) server_router=$2 client_router=$2; shift 2 ;;
+	--server-router) server_router=$2; shift 2 ;;
+	--client-router) client_router=$2; shift 2 ;;
+	--shim-dir) server_shim_dir=$2 client_shim_dir=$2; shift 2 ;;
+	--server-shim-dir) server_shim_dir=$2; shift 2 ;;
+	--client-shim-dir) client_shim_dir=$2; shift 2 ;;
 	--variant) variant=$2; shift 2 ;;
 	--cases) cases=$2; shift 2 ;;
 	--port-base) port_base=$2; shift 2 ;;
@@ -30,11 +42,11 @@ done
 
 all_cases="block nonblock epoll-lt epoll-et epoll-oneshot epoll-before-listen epoll-before-connect
 poll ppoll select pselect accept-flags-none accept-flags-cloexec refused fork-workers
-fork-workers-exclusive dup exec concurrent-200 mixed-shim-and-static sockopts server-reexec
+fork-workers-exclusive threads dup exec concurrent-200 mixed-shim-and-static sockopts server-reexec
 relisten client-without-router server-without-router"
 if [ $list = 1 ]; then echo $all_cases; exit 0; fi
 [ -n "$cases" ] || cases=$all_cases
-for v in server_ns server_ip client_ns client_ip router; do
+for v in server_ns server_ip client_ns client_ip server_router client_router; do
 	[ -n "${!v}" ] || { echo "run-suite: --${v//_/-} is required" >&2; exit 100; }
 done
 
@@ -49,8 +61,17 @@ asan)
 musl) shim=$here/build/musl/libslimsocket.so bin=$here/build/test-musl preload=$shim ;;
 *) echo "run-suite: unknown variant $variant" >&2; exit 100 ;;
 esac
+# The preload list of one side, with its shim taken from DIR if given.
+side_preload() {
+	[ -n "$1" ] || { echo "$preload"; return; }
+	local new=$1/libslimsocket.so
+	[ "$variant" = musl ] && new=$1/musl/libslimsocket.so
+	echo "${preload/"$shim"/"$new"}"
+}
+server_preload=$(side_preload "$server_shim_dir")
+client_preload=$(side_preload "$client_shim_dir")
 static_client=$here/build/test/t_client_static
-for f in "$shim" "$bin/t_server" "$bin/t_client" "$static_client"; do
+for f in ${server_preload//:/ } ${client_preload//:/ } "$bin/t_server" "$bin/t_client" "$static_client"; do
 	[ -e "$f" ] || { echo "run-suite: $f missing (make -C native/shim)" >&2; exit 100; }
 done
 
@@ -65,11 +86,15 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# in NS ROUTER-SOCK PROGRAM ARGS...: run with the shim preloaded.
+# in_ns NS PRELOAD ROUTER-SOCK PROGRAM ARGS...: run with the shim preloaded.
 in_ns() {
-	local ns=$1 sock=$2
-	shift 2
-	nsenter --net="$ns" env LD_PRELOAD="$preload" SLIM_ROUTER_SOCKET="$sock" "$@"
+	local ns=$1 pre=$2 sock=$3
+	shift 3
+	if [ "$sock" = default ]; then
+		nsenter --net="$ns" env -u SLIM_ROUTER_SOCKET LD_PRELOAD="$pre" "$@"
+	else
+		nsenter --net="$ns" env LD_PRELOAD="$pre" SLIM_ROUTER_SOCKET="$sock" "$@"
+	fi
 }
 
 failed=0
@@ -79,7 +104,7 @@ log=
 start_server() { # ROUTER-SOCK ARGS...
 	local sock=$1
 	shift
-	in_ns "$sns" "$sock" "$bin/t_server" --listen "$server_ip:$port" "$@" \
+	in_ns "$sns" "$server_preload" "$sock" "$bin/t_server" --listen "$server_ip:$port" "$@" \
 		>"$log.server.out" 2>"$log.server.err" &
 	server_pid=$!
 	for _ in $(seq 1 200); do
@@ -100,7 +125,7 @@ wait_server() {
 client() { # ROUTER-SOCK ARGS...
 	local sock=$1
 	shift
-	in_ns "$cns" "$sock" "$bin/t_client" --server "$server_ip:$port" --self "$client_ip" "$@" \
+	in_ns "$cns" "$client_preload" "$sock" "$bin/t_client" --server "$server_ip:$port" --self "$client_ip" "$@" \
 		>>"$log.client.out" 2>>"$log.client.err"
 }
 
@@ -114,8 +139,8 @@ pair() {
 	local sargs=$1
 	shift
 	# shellcheck disable=SC2086
-	start_server "$router" --peers "$client_ip" $sargs || return 1
-	client "$router" "$@" || { wait_server; return 1; }
+	start_server "$server_router" --peers "$client_ip" $sargs || return 1
+	client "$client_router" "$@" || { wait_server; return 1; }
 	wait_server
 }
 
@@ -124,9 +149,9 @@ run_case() {
 	block) pair "--mode blocking --count 1 --expect-slim 1" --mode block --expect slim ;;
 	nonblock) pair "--mode epoll-lt --count 1 --expect-slim 1" --mode nonblock --expect slim ;;
 	epoll-lt)
-		start_server "$router" --mode epoll-lt --count 3 --expect-slim 3 || return 1
-		client "$router" --mode block --id 1 --expect slim && client "$router" --mode nonblock --id 2 &&
-			client "$router" --mode concurrent --conns 1 --id 3 || { wait_server; return 1; }
+		start_server "$server_router" --mode epoll-lt --count 3 --expect-slim 3 || return 1
+		client "$client_router" --mode block --id 1 --expect slim && client "$client_router" --mode nonblock --id 2 &&
+			client "$client_router" --mode concurrent --conns 1 --id 3 || { wait_server; return 1; }
 		wait_server ;;
 	epoll-et) pair "--mode epoll-et --count 20 --expect-slim 20" --mode concurrent --conns 20 --expect slim ;;
 	epoll-oneshot) pair "--mode epoll-oneshot --count 20 --expect-slim 20" --mode concurrent --conns 20 --expect slim ;;
@@ -138,17 +163,18 @@ run_case() {
 	pselect) pair "--mode pselect --count 10 --expect-slim 10" --mode concurrent --conns 10 --expect slim ;;
 	accept-flags-none) pair "--mode blocking --accept-flags none --count 3 --expect-slim 3" --mode concurrent --conns 3 --expect slim ;;
 	accept-flags-cloexec) pair "--mode epoll-lt --accept-flags cloexec --count 3 --expect-slim 3" --mode concurrent --conns 3 --expect slim ;;
-	refused) client "$router" --mode refused ;;
+	refused) client "$client_router" --mode refused ;;
 	fork-workers) pair "--mode fork --workers 4 --count 60 --expect-slim 60" --mode concurrent --conns 60 --expect slim ;;
 	fork-workers-exclusive) pair "--mode fork --workers 4 --exclusive --count 60 --expect-slim 60" --mode concurrent --conns 60 --expect slim ;;
+	threads) pair "--mode threads --workers 8 --count 100 --expect-slim 100" --mode concurrent --conns 100 --expect slim ;;
 	dup) pair "--mode blocking --count 1 --expect-slim 1" --mode dup --expect slim ;;
 	exec) pair "--mode blocking --count 1 --expect-slim 1" --mode exec --expect slim ;;
 	concurrent-200) pair "--mode epoll-et --count 200 --expect-slim 200" --mode concurrent --conns 200 --expect slim ;;
 	mixed-shim-and-static)
 		# One listening socket serves a client with the shim (host socket) and one without.
-		start_server "$router" --mode epoll-lt --count 4 --expect-slim 2 --expect-overlay 2 --peers "$client_ip" || return 1
-		client "$router" --mode block --id 1 --expect slim && static_client --mode block --id 2 --expect overlay &&
-			static_client --mode nonblock --id 3 --expect overlay && client "$router" --mode nonblock --id 4 --expect slim ||
+		start_server "$server_router" --mode epoll-lt --count 4 --expect-slim 2 --expect-overlay 2 --peers "$client_ip" || return 1
+		client "$client_router" --mode block --id 1 --expect slim && static_client --mode block --id 2 --expect overlay &&
+			static_client --mode nonblock --id 3 --expect overlay && client "$client_router" --mode nonblock --id 4 --expect slim ||
 			{ wait_server; return 1; }
 		wait_server ;;
 	sockopts) pair "--mode blocking --count 1 --expect-slim 1" --mode sockopts --expect slim ;;
@@ -156,14 +182,14 @@ run_case() {
 	relisten) pair "--mode epoll-et --relisten --count 5 --expect-slim 5" --mode concurrent --conns 5 --expect slim ;;
 	client-without-router)
 		# No router for the client: its connect() takes the overlay, the server still serves it.
-		start_server "$router" --mode epoll-lt --count 2 --expect-overlay 2 || return 1
+		start_server "$server_router" --mode epoll-lt --count 2 --expect-overlay 2 || return 1
 		client /nonexistent/router.sock --mode block --id 1 --expect overlay &&
 			client "" --mode nonblock --id 2 --expect overlay || { wait_server; return 1; }
 		wait_server ;;
 	server-without-router)
 		# The server's listen() gets no hidden twin: Slim clients fall back to the overlay.
 		start_server /nonexistent/router.sock --mode epoll-lt --count 2 --expect-overlay 2 || return 1
-		client "$router" --mode block --id 1 --expect overlay && client "$router" --mode concurrent --conns 1 --id 2 --expect overlay ||
+		client "$client_router" --mode block --id 1 --expect overlay && client "$client_router" --mode concurrent --conns 1 --id 2 --expect overlay ||
 			{ wait_server; return 1; }
 		wait_server ;;
 	*) echo "unknown case $1" >"$log.client.err"; return 1 ;;

@@ -10,6 +10,9 @@
  *   dup            dup/F_DUPFD_CLOEXEC/dup3/dup2/close keep the connection and its flags
  *   exec           the connection survives exec: a child exec'd with the fd inherited talks on it
  *   sockopts       options set before connect() are on the connected socket
+ *   resume         run with this side's router stopped: the first connection must take the
+ *                  overlay (prints "FIRST overlay"); then one connection every 200 ms until one
+ *                  is on a host socket again, i.e. the shim reconnected to a restarted router
  * Options: --self IP (this side's expected overlay IP), --id N, --payload BYTES,
  *   --expect slim|overlay|any (must the connection be on a host socket?), --timeout S.
  * Prints "OK <mode>" and exits 0 on success.
@@ -410,6 +413,26 @@ static void mode_sockopts(void)
 	close(fd);
 }
 
+static void mode_resume(void)
+{
+	for (unsigned i = 0;; i++) {
+		int fd = connect_blocking();
+		bool host = is_host_socket(fd);
+		exchange(fd, cfg.id + i);
+		close(fd);
+		if (i == 0) {
+			if (host)
+				die("resume: the first connection is on a host socket; is the router stopped?");
+			printf("FIRST overlay\n");
+			fflush(stdout);
+		} else if (host) {
+			printf("RESUMED after %u overlay connections\n", i);
+			return;
+		}
+		usleep(200000);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	prog = "t_client";
@@ -472,6 +495,8 @@ int main(int argc, char **argv)
 		mode_exec_child();
 	else if (!strcmp(cfg.mode, "sockopts"))
 		mode_sockopts();
+	else if (!strcmp(cfg.mode, "resume"))
+		mode_resume();
 	else
 		die("unknown mode %s", cfg.mode);
 	printf("OK %s\n", cfg.mode);
