@@ -1,4 +1,4 @@
-/* listen(), accept(), accept4(): an app listener gets a hidden host twin that serves Slim
+/* listen(), accept(), accept4(), shutdown(): an app listener gets a hidden host twin that serves Slim
  * clients, while the app's own listener keeps serving everyone else (plain overlay clients,
  * static binaries). accept() takes from both, so the app sees one listener. */
 #include <errno.h>
@@ -142,6 +142,30 @@ SLIM_EXPORT int listen(int fd, int backlog)
 	}
 	slim_sock_put(s);
 	errno = saved_errno;
+	return r;
+}
+
+/* shutdown() passes through; on a listener it also stops the hidden twin, or Slim clients would
+ * complete their handshake with a listener nobody accepts from any more, and hang. (Servers use
+ * shutdown() to wake threads blocked in accept(); those wake on the app fd.) */
+SLIM_EXPORT int shutdown(int fd, int how)
+{
+	int r = REAL(shutdown)(fd, how);
+	if (r != 0 || !slim_fd_known(fd))
+		return r;
+	struct slim_sock *s = slim_fd_get(fd);
+	if (!s)
+		return r;
+	if (s->kind == SLIM_LISTENER) {
+		slim_lock();
+		int hidden = s->hidden;
+		slim_unlock();
+		int saved = errno;
+		if (hidden >= 0)
+			REAL(shutdown)(hidden, how);
+		errno = saved;
+	}
+	slim_sock_put(s);
 	return r;
 }
 

@@ -29,6 +29,7 @@ static void resolve_all(void)
 	RESOLVE(setsockopt, "setsockopt");
 	RESOLVE(connect, "connect");
 	RESOLVE(listen, "listen");
+	RESOLVE(shutdown, "shutdown");
 	RESOLVE(accept, "accept");
 	RESOLVE(accept4, "accept4");
 	RESOLVE(getpeername, "getpeername");

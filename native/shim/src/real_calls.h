@@ -19,6 +19,7 @@ struct slim_real_calls {
 	int (*setsockopt)(int, int, int, const void *, socklen_t);
 	int (*connect)(int, const struct sockaddr *, socklen_t);
 	int (*listen)(int, int);
+	int (*shutdown)(int, int);
 	int (*accept)(int, struct sockaddr *, socklen_t *);
 	int (*accept4)(int, struct sockaddr *, socklen_t *, int);
 	int (*getpeername)(int, struct sockaddr *, socklen_t *);
