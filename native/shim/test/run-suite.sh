@@ -42,8 +42,8 @@ done
 
 all_cases="block nonblock epoll-lt epoll-et epoll-oneshot epoll-before-listen epoll-before-connect
 poll ppoll select pselect accept-flags-none accept-flags-cloexec refused fork-workers
-fork-workers-exclusive threads dup exec concurrent-200 mixed-shim-and-static sockopts server-reexec
-relisten client-without-router server-without-router"
+fork-workers-exclusive threads shutdown-listener dup exec concurrent-200 mixed-shim-and-static sockopts server-reexec
+relisten client-without-router server-without-router router-faults"
 if [ $list = 1 ]; then echo $all_cases; exit 0; fi
 [ -n "$cases" ] || cases=$all_cases
 for v in server_ns server_ip client_ns client_ip server_router client_router; do
@@ -71,7 +71,7 @@ side_preload() {
 server_preload=$(side_preload "$server_shim_dir")
 client_preload=$(side_preload "$client_shim_dir")
 static_client=$here/build/test/t_client_static
-for f in ${server_preload//:/ } ${client_preload//:/ } "$bin/t_server" "$bin/t_client" "$static_client"; do
+for f in ${server_preload//:/ } ${client_preload//:/ } "$bin/t_server" "$bin/t_client" "$bin/t_router_faults" "$static_client"; do
 	[ -e "$f" ] || { echo "run-suite: $f missing (make -C native/shim)" >&2; exit 100; }
 done
 
@@ -167,6 +167,14 @@ run_case() {
 	fork-workers) pair "--mode fork --workers 4 --count 60 --expect-slim 60" --mode concurrent --conns 60 --expect slim ;;
 	fork-workers-exclusive) pair "--mode fork --workers 4 --exclusive --count 60 --expect-slim 60" --mode concurrent --conns 60 --expect slim ;;
 	threads) pair "--mode threads --workers 8 --count 100 --expect-slim 100" --mode concurrent --conns 100 --expect slim ;;
+	shutdown-listener)
+		# shutdown() wakes threads blocked in accept(), and then nobody may complete a
+		# handshake with the listener (its hidden twin included): connect() is refused.
+		start_server "$server_router" --mode threads --workers 4 --count 4 --expect-slim 4 --shutdown-after || return 1
+		client "$client_router" --mode concurrent --conns 4 --expect slim || { wait_server; return 1; }
+		for _ in $(seq 1 100); do grep -q '^SHUTDOWN' "$log.server.out" && break; sleep 0.05; done
+		client "$client_router" --mode refused || { wait_server; return 1; }
+		wait_server ;;
 	dup) pair "--mode blocking --count 1 --expect-slim 1" --mode dup --expect slim ;;
 	exec) pair "--mode blocking --count 1 --expect-slim 1" --mode exec --expect slim ;;
 	concurrent-200) pair "--mode epoll-et --count 200 --expect-slim 200" --mode concurrent --conns 200 --expect slim ;;
@@ -190,6 +198,14 @@ run_case() {
 		# The server's listen() gets no hidden twin: Slim clients fall back to the overlay.
 		start_server /nonexistent/router.sock --mode epoll-lt --count 2 --expect-overlay 2 || return 1
 		client "$client_router" --mode block --id 1 --expect overlay && client "$client_router" --mode concurrent --conns 1 --id 2 --expect overlay ||
+			{ wait_server; return 1; }
+		wait_server ;;
+	router-faults)
+		# The client's router misbehaves in 14 ways (t_router_faults plays it): every connect()
+		# still reaches the server, on the overlay, and no fd leaks.
+		start_server "$server_router" --mode epoll-lt --count 14 --expect-overlay 14 || return 1
+		in_ns "$cns" "$client_preload" "$tmp/hostile.sock" "$bin/t_router_faults" \
+			--server "$server_ip:$port" --self "$client_ip" >>"$log.client.out" 2>>"$log.client.err" ||
 			{ wait_server; return 1; }
 		wait_server ;;
 	*) echo "unknown case $1" >"$log.client.err"; return 1 ;;

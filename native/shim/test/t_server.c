@@ -18,6 +18,9 @@
  *   --relisten     call listen() a second time with another backlog (nginx does)
  *   --reexec       after listen(), exec this program again with the listener inherited
  *   --inherit-fd N use inherited fd N as the listener (what --reexec passes)
+ *   --shutdown-after   once --count are served, shutdown() the listener (threads mode: every
+ *                  thread blocked in accept() must wake with EINVAL), print "SHUTDOWN", and
+ *                  stay --linger S seconds (default 3) so a client can find the port refused
  *   --timeout S    give up after S seconds (default 60)
  * Prints "READY <port>" on stdout once listening and "OK served N (slim S, overlay O)" at the end.
  */
@@ -42,14 +45,17 @@ static struct {
 	struct sockaddr_in listen;
 	const char *mode;
 	int count, workers, expect_slim, expect_overlay, accept_flags, inherit_fd, timeout;
-	bool exclusive, epoll_before_listen, relisten, reexec;
+	bool exclusive, epoll_before_listen, relisten, reexec, shutdown_after;
+	int linger;
 	struct in_addr peers[64];
 	int npeers;
 	char **argv;
 } cfg = {.mode = "blocking", .count = 1, .workers = 2, .expect_slim = -1, .expect_overlay = -1,
-	 .accept_flags = SOCK_NONBLOCK | SOCK_CLOEXEC, .inherit_fd = -1, .timeout = 60};
+	 .accept_flags = SOCK_NONBLOCK | SOCK_CLOEXEC, .inherit_fd = -1, .timeout = 60, .linger = 3};
 
 static atomic_int served, served_slim, served_overlay;
+static atomic_bool stopping;
+static atomic_int threads_woken;
 static int report_fd = -1; /* fork workers: one byte per connection to the parent */
 
 static void on_alarm(int sig)
@@ -101,6 +107,8 @@ static bool accept_one(int l)
 	if (c < 0) {
 		if (errno == EAGAIN || errno == EWOULDBLOCK)
 			return false;
+		if (atomic_load(&stopping) && errno == EINVAL)
+			return false; /* the listener was shut down */
 		if (errno == EINTR || errno == ECONNABORTED)
 			return true;
 		die_errno("accept4");
@@ -308,8 +316,9 @@ static void run_fork(int l)
 static void *accept_thread(void *arg)
 {
 	int l = *(int *)arg;
-	for (;;)
-		accept_one(l); /* the main thread exits the process when enough are served */
+	while (accept_one(l) || !atomic_load(&stopping))
+		; /* the main thread ends the process when enough are served */
+	atomic_fetch_add(&threads_woken, 1);
 	return NULL;
 }
 
@@ -327,6 +336,15 @@ static void run_threads(int l)
 	}
 	while (served < cfg.count)
 		usleep(10000);
+	if (!cfg.shutdown_after)
+		return;
+	atomic_store(&stopping, true);
+	if (shutdown(l, SHUT_RDWR) != 0)
+		die_errno("shutdown(listener)");
+	for (int i = 0; i < 500 && atomic_load(&threads_woken) < n; i++)
+		usleep(10000);
+	if (atomic_load(&threads_woken) != n)
+		die("shutdown() woke %d of %d threads blocked in accept()", atomic_load(&threads_woken), n);
 }
 
 static void parse_peers(char *s)
@@ -394,6 +412,10 @@ int main(int argc, char **argv)
 			cfg.reexec = true;
 			continue;
 		}
+		if (!strcmp(a, "--shutdown-after")) {
+			cfg.shutdown_after = true;
+			continue;
+		}
 		if (!v)
 			die("option %s needs a value", a);
 		i++;
@@ -423,6 +445,8 @@ int main(int argc, char **argv)
 			cfg.inherit_fd = atoi(v);
 		} else if (!strcmp(a, "--timeout")) {
 			cfg.timeout = atoi(v);
+		} else if (!strcmp(a, "--linger")) {
+			cfg.linger = atoi(v);
 		} else {
 			die("unknown option %s", a);
 		}
@@ -487,7 +511,15 @@ int main(int argc, char **argv)
 	if (cfg.expect_overlay >= 0 && served_overlay != cfg.expect_overlay)
 		die("%d connections on the overlay, expected %d", served_overlay,
 		    cfg.expect_overlay);
-	printf("OK served %d (slim %d, overlay %d)\n", served, served_slim, served_overlay);
+	if (cfg.shutdown_after) {
+		if (strcmp(cfg.mode, "threads") != 0 && shutdown(l, SHUT_RDWR) != 0)
+			die_errno("shutdown(listener)");
+		printf("SHUTDOWN\n");
+		fflush(stdout);
+		sleep((unsigned)cfg.linger);
+	}
+	printf("OK served %d (slim %d, overlay %d)\n", (int)served, (int)served_slim,
+	       (int)served_overlay);
 	fflush(stdout);
 	_exit(0); /* threads may still block in accept() */
 }
