@@ -22,9 +22,12 @@
 #define CHANNEL_TIMEOUT_SEC 2
 #define MAX_FDS 4 /* room to receive (and close) more fds than a reply may carry */
 
-/* Copied at init: the app may rewrite its environment later (nginx's process title). */
+/* SLIM_ROUTER_SOCKET is copied at init: the app may rewrite its environment later (nginx's
+ * process title). The default, next to this library, is worked out on first use (under
+ * chan_lock), so processes that never open a TCP socket pay nothing for it. */
 static char router_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
-static bool router_enabled;
+enum { PATH_UNKNOWN, PATH_SET, PATH_NONE };
+static atomic_int path_state; /* read unlocked on the fast way out */
 
 static pthread_mutex_t chan_lock = PTHREAD_MUTEX_INITIALIZER;
 static atomic_int chan_fd = -1;
@@ -44,35 +47,38 @@ static bool set_path(const char *dir, const char *file)
 void slim_router_configure(void)
 {
 	const char *env = getenv("SLIM_ROUTER_SOCKET");
-	if (env) {
-		/* Set but empty: the shim is loaded but replacement is off. */
-		router_enabled = env[0] && set_path(env, "");
-		return;
-	}
+	if (env) /* set but empty: the shim is loaded but replacement is off */
+		atomic_store(&path_state, env[0] && set_path(env, "") ? PATH_SET : PATH_NONE);
+}
+
+/* router.sock in the directory this library was loaded from, minus a trailing musl/ (the musl
+ * build lives in <run-dir>/musl/, the socket in <run-dir>/). */
+static bool default_path(void)
+{
 	static const char anchor = 0;
 	Dl_info info;
 	if (!dladdr(&anchor, &info) || !info.dli_fname || !info.dli_fname[0])
-		return;
-	char *so = realpath(info.dli_fname, NULL);
-	const char *name = so ? so : info.dli_fname;
+		return false;
+	/* A relative LD_PRELOAD path would follow the app's chdir(): make it absolute. */
+	char *abs = info.dli_fname[0] == '/' ? NULL : realpath(info.dli_fname, NULL);
+	const char *name = abs ? abs : info.dli_fname;
 	char dir[PATH_MAX];
 	size_t len = strlen(name);
-	if (len >= sizeof(dir)) {
-		free(so);
-		return;
+	bool ok = false;
+	if (len < sizeof(dir)) {
+		memcpy(dir, name, len + 1);
+		char *slash = strrchr(dir, '/');
+		if (slash)
+			slash[1] = '\0'; /* keep the trailing slash */
+		else
+			strcpy(dir, "./");
+		len = strlen(dir);
+		if (len >= 6 && strcmp(dir + len - 6, "/musl/") == 0)
+			dir[len - 5] = '\0';
+		ok = set_path(dir, "router.sock");
 	}
-	memcpy(dir, name, len + 1);
-	char *slash = strrchr(dir, '/');
-	if (slash)
-		slash[1] = '\0'; /* keep the trailing slash */
-	else
-		strcpy(dir, "./");
-	/* The musl build lives in <run-dir>/musl/, the socket in <run-dir>/. */
-	len = strlen(dir);
-	if (len >= 6 && strcmp(dir + len - 6, "/musl/") == 0)
-		dir[len - 5] = '\0';
-	router_enabled = set_path(dir, "router.sock");
-	free(so);
+	free(abs);
+	return ok;
 }
 
 static void close_channel_locked(void)
@@ -182,12 +188,16 @@ int slim_router_call(void *req, size_t req_size, uint16_t req_type, void *reply,
 		     size_t reply_size, uint16_t reply_type, bool fd_on_ok, int *fdp)
 {
 	slim_init();
-	if (!router_enabled || req_size > SLIM_WIRE_MAX_SIZE || reply_size > SLIM_WIRE_MAX_SIZE ||
-	    reply_size < sizeof(struct slim_hdr) + sizeof(int32_t))
+	if (atomic_load(&path_state) == PATH_NONE || req_size > SLIM_WIRE_MAX_SIZE ||
+	    reply_size > SLIM_WIRE_MAX_SIZE || reply_size < sizeof(struct slim_hdr) + sizeof(int32_t))
 		return -1;
 	int saved_errno = errno; /* the app sees errno only from the call it made */
 	int ret = -1;
 	pthread_mutex_lock(&chan_lock);
+	if (atomic_load(&path_state) == PATH_UNKNOWN)
+		atomic_store(&path_state, default_path() ? PATH_SET : PATH_NONE);
+	if (atomic_load(&path_state) != PATH_SET)
+		goto out;
 
 	if (atomic_load(&chan_fd) >= 0 && chan_pid != getpid())
 		close_channel_locked(); /* the parent's channel, inherited by fork */
