@@ -42,7 +42,7 @@ done
 
 all_cases="block nonblock epoll-lt epoll-et epoll-oneshot epoll-before-listen epoll-before-connect
 poll ppoll select pselect accept-flags-none accept-flags-cloexec refused fork-workers
-fork-workers-exclusive threads shutdown-listener dup exec concurrent-200 mixed-shim-and-static sockopts server-reexec
+fork-workers-exclusive reuseport-workers threads shutdown-listener dup exec concurrent-200 mixed-shim-and-static sockopts server-reexec
 relisten client-without-router server-without-router router-faults"
 if [ $list = 1 ]; then echo $all_cases; exit 0; fi
 [ -n "$cases" ] || cases=$all_cases
@@ -166,6 +166,7 @@ run_case() {
 	refused) client "$client_router" --mode refused ;;
 	fork-workers) pair "--mode fork --workers 4 --count 60 --expect-slim 60" --mode concurrent --conns 60 --expect slim ;;
 	fork-workers-exclusive) pair "--mode fork --workers 4 --exclusive --count 60 --expect-slim 60" --mode concurrent --conns 60 --expect slim ;;
+	reuseport-workers) pair "--mode reuseport --workers 4 --count 80 --expect-slim 80 --expect-spread" --mode concurrent --conns 80 --expect slim ;;
 	threads) pair "--mode threads --workers 8 --count 100 --expect-slim 100" --mode concurrent --conns 100 --expect slim ;;
 	shutdown-listener)
 		# shutdown() wakes threads blocked in accept(), and then nobody may complete a

@@ -9,6 +9,8 @@
  *   fork           nginx style: --workers N forked processes share the listener, each with its
  *                  own epoll (--exclusive: EPOLLEXCLUSIVE), non-blocking accept4
  *   threads        --workers N threads block in accept4() on the one listener
+ *   reuseport      nginx "reuseport": --workers N forked processes, each with its own listener
+ *                  on the same port (SO_REUSEPORT); --expect-spread: every worker must get some
  * Other options:
  *   --accept-flags none|nonblock|cloexec|both   accept4() flags, checked on each new fd (default both)
  *   --expect-slim N / --expect-overlay N   how many connections must arrive on host sockets
@@ -56,7 +58,10 @@ static struct {
 static atomic_int served, served_slim, served_overlay;
 static atomic_bool stopping;
 static atomic_int threads_woken;
-static int report_fd = -1; /* fork workers: one byte per connection to the parent */
+static int report_fd = -1; /* fork workers: two bytes per connection to the parent */
+static int worker_index;
+static bool expect_spread;
+static int make_listener(int *ep_out);
 
 static void on_alarm(int sig)
 {
@@ -92,8 +97,8 @@ static void handle(int c, const struct sockaddr_in *addr, socklen_t alen)
 	else
 		served_overlay++;
 	if (report_fd >= 0) {
-		char b = slim ? 's' : 'o';
-		write_all(report_fd, &b, 1, "report");
+		char b[2] = {slim ? 's' : 'o', (char)worker_index};
+		write_all(report_fd, b, 2, "report");
 	}
 }
 
@@ -284,25 +289,45 @@ static void run_fork(int l)
 			prctl(PR_SET_PDEATHSIG, SIGKILL);
 			close(p[0]);
 			report_fd = p[1];
-			run_epoll(l, -1); /* forever: the parent ends it */
+			worker_index = i;
+			int ep = -1;
+			if (l < 0) { /* reuseport: a listener of its own */
+				l = make_listener(&ep);
+				char b[2] = {'r', (char)i};
+				write_all(report_fd, b, 2, "report");
+			}
+			run_epoll(l, ep); /* forever: the parent ends it */
 			_exit(0);
 		}
 	}
 	close(p[1]);
-	close(l); /* like nginx's master: only the workers accept */
+	if (l >= 0)
+		close(l); /* like nginx's master: only the workers accept */
+	int ready = l >= 0 ? nw : 0, per_worker[64] = {0};
 	while (served < cfg.count) {
-		char b;
-		ssize_t n = read(p[0], &b, 1);
+		char b[2];
+		ssize_t n = read(p[0], b, 2);
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n != 1)
-			die("a worker died (served %d of %d)", served, cfg.count);
+		if (n != 2)
+			die("a worker died (served %d of %d)", (int)served, cfg.count);
+		if (b[0] == 'r') {
+			if (++ready == nw) {
+				printf("READY %u\n", ntohs(cfg.listen.sin_port));
+				fflush(stdout);
+			}
+			continue;
+		}
 		served++;
-		if (b == 's')
+		per_worker[(unsigned char)b[1] % 64]++;
+		if (b[0] == 's')
 			served_slim++;
 		else
 			served_overlay++;
 	}
+	for (int i = 0; expect_spread && i < nw; i++)
+		if (per_worker[i] == 0)
+			die("worker %d served nothing of %d connections", i, cfg.count);
 	for (int i = 0; i < nw; i++)
 		kill(pids[i], SIGTERM);
 	for (int i = 0; i < nw; i++) {
@@ -361,6 +386,9 @@ static int make_listener(int *ep_out)
 	int one = 1;
 	if (setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0)
 		die_errno("setsockopt(SO_REUSEADDR)");
+	if (!strcmp(cfg.mode, "reuseport") &&
+	    setsockopt(l, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0)
+		die_errno("setsockopt(SO_REUSEPORT)");
 	if (bind(l, (struct sockaddr *)&cfg.listen, sizeof(cfg.listen)) != 0)
 		die_errno("bind");
 	*ep_out = -1;
@@ -412,6 +440,10 @@ int main(int argc, char **argv)
 			cfg.reexec = true;
 			continue;
 		}
+		if (!strcmp(a, "--expect-spread")) {
+			expect_spread = true;
+			continue;
+		}
 		if (!strcmp(a, "--shutdown-after")) {
 			cfg.shutdown_after = true;
 			continue;
@@ -458,6 +490,11 @@ int main(int argc, char **argv)
 	alarm((unsigned)cfg.timeout);
 
 	int ep = -1, l;
+	if (!strcmp(cfg.mode, "reuseport")) {
+		run_fork(-1); /* each worker listens; READY once all do */
+		l = -1;
+		goto done;
+	}
 	if (cfg.inherit_fd >= 0) {
 		l = cfg.inherit_fd;
 		socklen_t len = sizeof(cfg.listen);
@@ -505,6 +542,7 @@ int main(int argc, char **argv)
 	else
 		die("unknown mode %s", cfg.mode);
 
+done:
 	if (cfg.expect_slim >= 0 && served_slim != cfg.expect_slim)
 		die("%d connections on host sockets (Slim), expected %d", served_slim,
 		    cfg.expect_slim);
