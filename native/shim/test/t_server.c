@@ -194,12 +194,14 @@ static void run_poll(int l, bool use_ppoll)
 		struct pollfd fds[3] = {{.fd = p[0], .events = POLLIN},
 					{.fd = l, .events = POLLIN},
 					{.fd = -1, .events = POLLIN}};
+		/* A count the compiler cannot see: fortified builds then call __poll_chk/__ppoll_chk. */
+		volatile nfds_t count = 3;
 		int n;
 		if (use_ppoll) {
 			struct timespec ts = {.tv_sec = 5};
-			n = ppoll(fds, 3, &ts, NULL);
+			n = ppoll(fds, count, &ts, NULL);
 		} else {
-			n = poll(fds, 3, 5000);
+			n = poll(fds, count, 5000);
 		}
 		if (n < 0 && errno == EINTR)
 			goto next;
