@@ -54,3 +54,9 @@ export async function resetHost(host: Host): Promise<void> {
   const { stdout } = await host.docker(['network', 'ls', '--filter', 'driver=slim', '-q']);
   for (const id of stdout.split('\n').filter(Boolean)) await host.docker(['network', 'rm', id], { allowFail: true });
 }
+
+/** True when n tasks of a swarm service are running (asked of a manager). */
+export async function replicasRunning(manager: Host, service: string, n: number): Promise<boolean> {
+  const { stdout } = await manager.docker(['service', 'ps', service, '--filter', 'desired-state=running', '--format', '{{.CurrentState}}']);
+  return stdout.split('\n').filter((l) => l.startsWith('Running')).length === n;
+}

@@ -9,12 +9,12 @@ import path from 'node:path';
 import { REPO_ROOT } from '../harness/slim.js';
 import { SlimSwarm } from '../harness/swarm.js';
 import type { Host } from '../harness/world.js';
-import { BUSYBOX, DEBIAN, containerIp, execIn, waitFor } from './docker-helpers.js';
+import { BUSYBOX, DEBIAN, containerIp, execIn, replicasRunning, waitFor } from './docker-helpers.js';
 
 const test = anyTest as TestFn<{ swarm: SlimSwarm; server: string }>;
 const SHIM = path.join(REPO_ROOT, 'native/shim/build/glibc/libslimsocket.so');
 const OPT_IN = ['-v', '/run/slim:/slim', '-e', 'LD_PRELOAD=/slim/libslimsocket.so'];
-const NET = 'fastnet';
+const NET = 'slimnet'; // the name swarm-examples/shim-stack.yml expects
 const GB = 1_000_000_000;
 /** Sink on 7100 (appends the byte count of each connection to /tmp/received), echo on 7000, UDP
  *  sink on 7101 (datagrams appended to /tmp/udp-received). */
@@ -164,4 +164,21 @@ test.serial('routers down: live connections keep flowing, new ones use the overl
     return x.received === 20_000_000 && x.vxlan < 2_000_000 ? x : undefined;
   }, 30_000);
   t.true(after.vxlan < 2_000_000);
+});
+
+test.serial('the example stack (swarm-examples/shim-stack.yml) gets host sockets from its two opt-in lines', async (t) => {
+  const { swarm } = t.context;
+  const [m, w] = [swarm.manager, swarm.workers[0]!];
+  await swarm.dockerWithEnv(['stack', 'deploy', '--resolve-image', 'never', '-c', path.join(REPO_ROOT, 'swarm-examples/shim-stack.yml'), 'fast'], { SLIM_EXAMPLE_IMAGE: DEBIAN });
+  await waitFor('both services running', async () => (await replicasRunning(m, 'fast_server', 1)) && (await replicasRunning(m, 'fast_client', 1)) || undefined, 90_000);
+  const client = await waitFor('the client task', async () => (await m.docker(['ps', '-q', '-f', 'name=fast_client'])).stdout.trim() || undefined, 60_000);
+  const before = (await vxlanBytes(m)) + (await vxlanBytes(w));
+  const echoed = await waitFor('10 MB echoed by the server service', async () => {
+    const r = await m.docker(['exec', client, 'sh', '-c', 'head -c 10000000 /dev/zero | socat -t 5 - TCP:server:7000 | wc -c'], { allowFail: true, timeoutMs: 60_000 });
+    return r.stdout.trim() === '10000000' ? r.stdout.trim() : undefined;
+  }, 30_000);
+  t.is(echoed, '10000000');
+  const vxlan = (await vxlanBytes(m)) + (await vxlanBytes(w)) - before;
+  t.true(vxlan < 2_000_000, `20 MB of TCP moved ${vxlan} bytes through VXLAN`);
+  await m.docker(['stack', 'rm', 'fast']);
 });

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { REPO_ROOT } from '../harness/slim.js';
 import { SlimSwarm } from '../harness/swarm.js';
 import type { Host } from '../harness/world.js';
-import { DEBIAN, ECHO_SERVER, echoOver, execIn, slimLinks, waitFor } from './docker-helpers.js';
+import { DEBIAN, ECHO_SERVER, echoOver, execIn, replicasRunning, slimLinks, waitFor } from './docker-helpers.js';
 
 const test = anyTest as TestFn<{ swarm: SlimSwarm }>;
 const STACK = path.join(REPO_ROOT, 'swarm-examples/echo-stack.yml');
@@ -22,11 +22,6 @@ test.after.always(async (t) => {
 
 async function clientContainer(h: Host): Promise<string> {
   return waitFor('the client task running', async () => (await h.docker(['ps', '-q', '-f', 'name=echo_client'])).stdout.trim().split('\n')[0], 60_000);
-}
-
-async function replicasRunning(m: Host, service: string, n: number): Promise<boolean> {
-  const { stdout } = await m.docker(['service', 'ps', service, '--filter', 'desired-state=running', '--format', '{{.CurrentState}}']);
-  return stdout.split('\n').filter((l) => l.startsWith('Running')).length === n;
 }
 
 async function clusterState(swarm: SlimSwarm) {
