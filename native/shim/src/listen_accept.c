@@ -185,18 +185,21 @@ static int plain_result(int c, bool mark_plain)
 
 /* One connection from the hidden listener, with the overlay peer the router names for it.
  * Connections the router does not vouch for are closed, never handed to the app. Returns the
- * new fd, or -1 with errno (EAGAIN: nothing pending). */
+ * new fd, or -1 with errno (EAGAIN: nothing pending; *broken set if the twin is unusable). */
 static int accept_hidden(int hidden, const struct slim_addr *overlay, struct sockaddr *addr,
-			 socklen_t *addrlen, int flags)
+			 socklen_t *addrlen, int flags, bool *broken)
 {
 	for (;;) {
 		struct sockaddr_in hp;
 		socklen_t hl = sizeof(hp);
 		int c = REAL(accept4)(hidden, (struct sockaddr *)&hp, &hl, flags);
 		if (c < 0) {
-			/* A twin that is gone or broken is just empty: the app's listener works. */
-			if (errno == EBADF || errno == ENOTSOCK || errno == EINVAL)
+			/* A twin that is gone or broken (the app closed its number, or shut the
+			 * listener down) is just empty: the app's own listener still works. */
+			if (errno == EBADF || errno == ENOTSOCK || errno == EINVAL) {
+				*broken = true;
 				errno = EAGAIN;
+			}
 			return -1;
 		}
 		if (slim_fd_known(c))
@@ -245,7 +248,11 @@ static int listener_accept(int fd, struct slim_sock *s, struct sockaddr *addr,
 	slim_unlock();
 	if (hidden < 0)
 		return plain_result(REAL(accept4)(fd, addr, addrlen, flags), true);
-	/* The kernel's argument checks, before anything is taken off a queue. */
+	/* The kernel's argument checks, before anything is taken off a queue (or waited for). */
+	if (flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) {
+		errno = EINVAL;
+		return -1;
+	}
 	if (addr && !addrlen) {
 		errno = EFAULT;
 		return -1;
@@ -264,13 +271,14 @@ static int listener_accept(int fd, struct slim_sock *s, struct sockaddr *addr,
 	double deadline = timeout > 0 ? now_ms() + timeout : 0;
 
 	for (;;) {
-		bool ready[2] = {true, true}; /* [0] app fd, [1] hidden fd */
+		bool ready[2] = {true, hidden >= 0}; /* [0] app fd, [1] hidden fd */
 		if (!nonblock) {
 			int left = timeout;
 			if (timeout > 0) {
 				double d = deadline - now_ms();
 				left = d <= 0 ? 0 : d >= INT_MAX ? INT_MAX : (int)d + 1;
 			}
+			/* poll() ignores a negative fd: a broken twin is left out. */
 			struct pollfd p[2] = {{.fd = fd, .events = POLLIN},
 					      {.fd = hidden, .events = POLLIN}};
 			int n = REAL(poll)(p, 2, left);
@@ -292,10 +300,16 @@ static int listener_accept(int fd, struct slim_sock *s, struct sockaddr *addr,
 			unsigned which = first ^ k;
 			if (!ready[which])
 				continue;
-			int c = which == 0 ? REAL(accept4)(fd, addr, addrlen, flags)
-					   : accept_hidden(hidden, &overlay, addr, addrlen, flags);
+			bool broken = false;
+			int c = which == 0
+					? REAL(accept4)(fd, addr, addrlen, flags)
+					: accept_hidden(hidden, &overlay, addr, addrlen, flags, &broken);
 			if (c >= 0)
 				return which == 0 ? plain_result(c, true) : c;
+			if (broken) {
+				hidden = -1;
+				ready[1] = false;
+			}
 			if (errno != EAGAIN && errno != EWOULDBLOCK)
 				return -1;
 		}
