@@ -26,7 +26,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { linkName, LINK_PREFIX } from '../../driver/dataplane/dataplane.js';
 import { IMAGES } from '../harness/images.js';
-import { REPO_ROOT } from '../harness/slim.js';
+import { REPO_ROOT, SLIM_CLI } from '../harness/slim.js';
 import { SlimSwarm } from '../harness/swarm.js';
 import type { Host } from '../harness/world.js';
 import { APPS, type AppDriver, type AppRun, type ContainerExec } from './app-drivers.js';
@@ -117,6 +117,30 @@ async function clientMapsShim(client: ContainerExec): Promise<boolean> {
   return (await client('grep -q libslimsocket.so /proc/self/maps && echo mapped')).stdout.trim() === 'mapped';
 }
 
+interface RouterCounts {
+  replaced: number;
+  fallback: number;
+  refused: number;
+  error: number;
+}
+
+/**
+ * The router's counters from `slim status --json`, asked inside the host's mount namespace (Docker
+ * serves a managed plugin's socket at /run/docker/plugins/<id>/slim.sock on a mount only that
+ * namespace sees).
+ */
+async function routerCounts(t: ExecutionContext<Ctx>, host: Host): Promise<RouterCounts> {
+  const id = (await host.docker(['plugin', 'inspect', '-f', '{{.Id}}', t.context.swarm.plugin])).stdout.trim();
+  const r = await host.run(['node', SLIM_CLI, 'status', '--json', '--plugin-socket', `/run/docker/plugins/${id}/slim.sock`], { timeoutMs: 15_000 });
+  const router = (JSON.parse(r.stdout) as { router?: RouterCounts }).router;
+  if (!router) throw new Error(`slim status on ${host.name} has no router section: ${r.stdout.slice(0, 500)}`);
+  return router;
+}
+
+function countsDelta(a: RouterCounts, b: RouterCounts): RouterCounts {
+  return { replaced: b.replaced - a.replaced, fallback: b.fallback - a.fallback, refused: b.refused - a.refused, error: b.error - a.error };
+}
+
 /** Bytes both ways through this network's VXLAN device on a host. */
 async function vxlanBytes(host: Host, networkId: string): Promise<number> {
   const dev = linkName(LINK_PREFIX.vxlan, networkId);
@@ -151,12 +175,17 @@ async function runApp(t: ExecutionContext<Ctx>, app: AppDriver, mode: (typeof MO
     if (mode.serverShim) t.true(await serverMapsShim(h1, serverName), 'the shim is loaded in the server');
     if (mode.clientShim) t.true(await clientMapsShim(run.client), 'the shim is loaded in the client\'s processes');
 
+    const routersBefore = mode.clientShim ? await routerCounts(t, h2) : null;
     const before = await vxlanBytes(h1, networkId);
     const summary = await app.drive(t, run);
     const crossed = (await vxlanBytes(h1, networkId)) - before;
-    t.log(`${mode.mode}: ${summary}; ${(crossed / 1e6).toFixed(1)} MB through Slim's VXLAN device on h1; server answered after ${readyMs} ms`);
+    const routerDelta = routersBefore ? countsDelta(routersBefore, await routerCounts(t, h2)) : null;
+    const routerNote = routerDelta ? `; h2's router: ${JSON.stringify(routerDelta)}` : '';
+    t.log(`${mode.mode}: ${summary}; ${(crossed / 1e6).toFixed(1)} MB through Slim's VXLAN device on h1; server answered after ${readyMs} ms${routerNote}`);
     if (mode.mode === 'replaced') {
-      // Replaced connections run on host sockets: the load must not cross the overlay.
+      // Replaced connections run on host sockets: the load must not cross the overlay, and the
+      // client's router gave every connect a host socket.
+      t.true((routerDelta?.replaced ?? 0) > 0 && routerDelta?.fallback === 0, `every connect replaced (h2's router during the run: ${JSON.stringify(routerDelta)})`);
       t.true(crossed < 256 * 1024, `the load stayed off the overlay (${crossed} bytes crossed VXLAN)`);
     } else {
       t.true(crossed > 1_000_000, `the load crossed Slim's VXLAN device (${crossed} bytes)`);
