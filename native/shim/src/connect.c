@@ -109,6 +109,8 @@ SLIM_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 	if (fl < 0 || fdfl < 0)
 		return overlay_connect(fd, s, addr, len);
 
+	struct slim_sockopts app_opts = req.opts; /* the shim's own wait uses the app's values */
+	slim_opts_for_wire(&req.opts);
 	slim_addr_from_sin(&req.dst, &dst);
 	req.flags = (fl & O_NONBLOCK) ? SLIM_CONNECT_NONBLOCK : 0;
 	struct slim_connect_reply rep;
@@ -148,7 +150,7 @@ SLIM_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 		errno = EINPROGRESS; /* then writable; SO_ERROR tells the result */
 		return -1;
 	}
-	if (wait_connected(fd, &req.opts) != 0)
+	if (wait_connected(fd, &app_opts) != 0)
 		return -1;
 	errno = saved_errno;
 	return 0;

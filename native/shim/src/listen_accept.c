@@ -93,13 +93,15 @@ static void first_listen(int fd, struct slim_sock *s, int backlog)
 	slim_lock();
 	req.opts = s->opts;
 	slim_unlock();
+	struct slim_sockopts app_opts = req.opts; /* the listener record keeps the app's values */
+	slim_opts_for_wire(&req.opts);
 	struct slim_listen_reply rep;
 	int hfd = -1;
 	if (slim_router_call(&req, sizeof(req), SLIM_MSG_LISTEN, &rep, sizeof(rep),
 			     SLIM_MSG_LISTEN_REPLY, true, &hfd) != 0 ||
 	    rep.status != SLIM_STATUS_OK)
 		goto out; /* the app's listen() succeeded: it simply serves the overlay only */
-	struct slim_sock *l = make_listener(fd, hfd, &req.opts, &req.bound);
+	struct slim_sock *l = make_listener(fd, hfd, &app_opts, &req.bound);
 	if (!l)
 		goto out;
 	move_registrations(fd, s, l);

@@ -62,6 +62,11 @@ int slim_move_high(int fd, bool cloexec);
  * listener. False (hidden closed) if that fails. */
 bool slim_listener_adopt(int fd, int hidden, const struct slim_addr *overlay);
 
+/* sockets.c: the options as sent to the router. Timeouts outside what the router accepts (0 to
+ * one year; it drops the channel otherwise) are left out: the host socket then waits forever,
+ * which is what the kernel makes of such values anyway (negative ones aside). */
+void slim_opts_for_wire(struct slim_sockopts *o);
+
 /* recover.c: after exec, find inherited host sockets and re-pair hidden listeners. */
 void slim_recover_inherited(void);
 

@@ -177,6 +177,22 @@ static void note_opt(struct slim_sockopts *o, int level, int name, const void *v
 	o->set |= bit;
 }
 
+#define WIRE_TIMEO_MAX_US (365LL * 24 * 3600 * 1000000) /* driver/router/shim-wire.ts */
+
+void slim_opts_for_wire(struct slim_sockopts *o)
+{
+	if ((o->set & SLIM_OPT_SNDTIMEO) &&
+	    (o->sndtimeo_us < 0 || o->sndtimeo_us > WIRE_TIMEO_MAX_US)) {
+		o->set &= ~(uint32_t)SLIM_OPT_SNDTIMEO;
+		o->sndtimeo_us = 0;
+	}
+	if ((o->set & SLIM_OPT_RCVTIMEO) &&
+	    (o->rcvtimeo_us < 0 || o->rcvtimeo_us > WIRE_TIMEO_MAX_US)) {
+		o->set &= ~(uint32_t)SLIM_OPT_RCVTIMEO;
+		o->rcvtimeo_us = 0;
+	}
+}
+
 /* Options that shape the connections a listener hands out; copied onto the hidden listener so
  * Slim clients get the same. Not everything: some options name things that only exist in the
  * container (SO_BINDTODEVICE) or attach programs (reuseport BPF). */

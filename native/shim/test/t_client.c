@@ -388,7 +388,10 @@ static void mode_sockopts(void)
 	int fd = new_socket(false);
 	int one = 1, buf = 131072, idle = 77;
 	struct timeval tv = {.tv_sec = 7};
-	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0 ||
+	/* Twenty years: the kernel takes it (as "forever"); the router's wire check does not. */
+	struct timeval forever = {.tv_sec = 20L * 365 * 24 * 3600};
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &forever, sizeof(forever)) != 0 ||
+	    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0 ||
 	    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one)) != 0 ||
 	    setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle)) != 0 ||
 	    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf)) != 0 ||
