@@ -122,6 +122,7 @@ export class SlimRouter {
       return;
     }
     this.counts[reply.outcome]++;
+    if (reply.reason) this.log.debug({ pid: conn.cred.pid, reason: reply.reason }, `router: ${reply.outcome}`);
     if (reply.listenerAdded) this.save();
     try {
       if (!conn.closed) conn.send(reply.message, reply.fd === undefined ? [] : [reply.fd]);

@@ -25,6 +25,8 @@ export interface Reply {
   fd?: number;
   /** For the router's counters and logs. */
   outcome: 'replaced' | 'fallback' | 'refused' | 'error' | 'answered';
+  /** Why the overlay was chosen (logged at debug: operators asking "why not replaced?"). */
+  reason?: string;
   /** A hidden listener was added: the table must be saved. */
   listenerAdded?: boolean;
 }
@@ -58,8 +60,8 @@ function callerEndpoints(ctx: RequestContext, caller: Caller): EndpointView[] {
 }
 
 async function connect(ctx: RequestContext, caller: Caller | null, req: Extract<ShimRequest, { type: 1 }>): Promise<Reply> {
-  const fallback: Reply = { message: connectReply(req.seq, STATUS_FALLBACK), outcome: 'fallback' };
-  if (!caller) return fallback;
+  const fallback = (reason: string): Reply => ({ message: connectReply(req.seq, STATUS_FALLBACK), outcome: 'fallback', reason });
+  if (!caller) return fallback('caller gone or unreadable');
   const mine = callerEndpoints(ctx, caller);
   // The destination's endpoint on a network the caller is on too; otherwise it is not Slim's to serve.
   let pair: { src: EndpointView; dst: EndpointView } | undefined;
@@ -67,16 +69,17 @@ async function connect(ctx: RequestContext, caller: Caller | null, req: Extract<
     const src = mine.find((e) => e.networkId === dst.networkId);
     if (src) pair = { src, dst };
   }
-  if (!pair || pair.src.liveMigration || pair.dst.liveMigration) return fallback;
+  if (!pair) return fallback('destination is not on a Slim network of the caller');
+  if (pair.src.liveMigration || pair.dst.liveMigration) return fallback('live-migration endpoint');
   const owner = ctx.view.host(pair.dst.host);
-  if (!owner) return fallback;
+  if (!owner) return fallback('destination host not live');
   let hostPort: number | null;
   try {
     hostPort = await ctx.lookup.find(owner, req.dst.ip, req.dst.port);
   } catch {
-    return fallback; // the far router is unreachable: the overlay still is
+    return fallback('far router unreachable'); // the overlay still is
   }
-  if (hostPort === null) return fallback;
+  if (hostPort === null) return fallback('no Slim listener there (server without the shim, or not listening yet)');
   let started;
   try {
     started = startConnect(req.opts, owner.addr, hostPort);
@@ -95,12 +98,12 @@ async function connect(ctx: RequestContext, caller: Caller | null, req: Extract<
 }
 
 async function listen(ctx: RequestContext, caller: Caller | null, req: Extract<ShimRequest, { type: 3 }>): Promise<Reply> {
-  const fallback: Reply = { message: listenReply(req.seq, STATUS_FALLBACK), outcome: 'fallback' };
-  if (!caller) return fallback;
+  const fallback = (reason: string): Reply => ({ message: listenReply(req.seq, STATUS_FALLBACK), outcome: 'fallback', reason });
+  if (!caller) return fallback('caller gone or unreadable');
   const mine = callerEndpoints(ctx, caller);
-  if (mine.some((e) => e.liveMigration)) return fallback;
+  if (mine.some((e) => e.liveMigration)) return fallback('live-migration endpoint');
   const ips = [...new Set(mine.map((e) => e.ip))].filter((ip) => req.bound.ip === '0.0.0.0' || ip === req.bound.ip);
-  if (!ips.length) return fallback;
+  if (!ips.length) return fallback('not bound to a Slim address of the caller');
   const overlay = ips.map((ip) => ({ ip, port: req.bound.port }));
   const reuseport = (req.opts.reuseport ?? 0) !== 0;
   const backlog = req.backlog < 0 || req.backlog > SOMAXCONN ? SOMAXCONN : req.backlog;
