@@ -2,6 +2,7 @@
 // on every store change (etcd watch), and every few seconds as a safety net. When the store is
 // unreachable it changes nothing, so existing traffic keeps flowing.
 import type { Logger } from 'pino';
+import { CoalescedRun } from '../coalesced-run.js';
 import type { DataPlane } from '../dataplane/dataplane.js';
 import type { Store } from '../store/store.js';
 import { desiredForwarding } from './forwarding.js';
@@ -9,8 +10,7 @@ import { desiredForwarding } from './forwarding.js';
 const RESYNC_MS = 5_000;
 
 export class Forwarder {
-  private running: Promise<void> | null = null;
-  private again = false;
+  private readonly run = new CoalescedRun(() => this.sync());
   private timer: NodeJS.Timeout | null = null;
 
   constructor(
@@ -33,17 +33,7 @@ export class Forwarder {
 
   /** Runs a sync now, or once more after the one in progress: changes are never missed, never piled up. */
   schedule(): void {
-    if (this.running) {
-      this.again = true;
-      return;
-    }
-    this.running = this.sync().finally(() => {
-      this.running = null;
-      if (this.again) {
-        this.again = false;
-        this.schedule();
-      }
-    });
+    this.run.schedule();
   }
 
   private async sync(): Promise<void> {

@@ -2,6 +2,7 @@
 // store change (and every few seconds), so a connect() costs no store round trip. When the store
 // cannot be read the last picture stays: existing knowledge keeps serving.
 import type { Logger } from 'pino';
+import { CoalescedRun } from '../coalesced-run.js';
 import type { EndpointRecord, HostRecord } from '../store/state.js';
 import type { Store } from '../store/store.js';
 
@@ -19,8 +20,7 @@ export interface EndpointView {
 export class ClusterView {
   private byIp = new Map<string, EndpointView[]>();
   private hosts = new Map<string, HostRecord>();
-  private refreshing: Promise<void> | null = null;
-  private again = false;
+  private readonly run = new CoalescedRun(() => this.refresh());
   private timer: NodeJS.Timeout | null = null;
   private readonly listeners: (() => void)[] = [];
   /** Bumped on every refresh: caches keyed on the picture compare it. */
@@ -32,11 +32,11 @@ export class ClusterView {
   ) {}
 
   async start(): Promise<void> {
-    this.store.onChange(() => this.schedule());
-    this.timer = setInterval(() => this.schedule(), REFRESH_MS);
+    this.store.onChange(() => this.run.schedule());
+    this.timer = setInterval(() => this.run.schedule(), REFRESH_MS);
     this.timer.unref();
-    this.schedule();
-    await this.refreshing;
+    this.run.schedule();
+    await this.run.settled();
   }
 
   stop(): void {
@@ -59,20 +59,6 @@ export class ClusterView {
   hostByAddr(addr: string): HostRecord | undefined {
     for (const h of this.hosts.values()) if (h.addr === addr) return h;
     return undefined;
-  }
-
-  private schedule(): void {
-    if (this.refreshing) {
-      this.again = true;
-      return;
-    }
-    this.refreshing = this.refresh().finally(() => {
-      this.refreshing = null;
-      if (this.again) {
-        this.again = false;
-        this.schedule();
-      }
-    });
   }
 
   private async refresh(): Promise<void> {
