@@ -1,5 +1,5 @@
-/* close(), dup(), dup2(), dup3(), fcntl(), fcntl64(): keep the fd table in step with the app's
- * fds. A dup'd fd shares the socket, so it shares (or, unconnected, copies) the record; closing
+/* close(), close_range(), closefrom(), dup(), dup2(), dup3(), fcntl(), fcntl64(): keep the fd
+ * table in step with the app's fds. A dup'd fd shares the socket, so it shares (or, unconnected, copies) the record; closing
  * a listener's last fd closes its hidden twin.
  *
  * ioctl(FIONBIO) is not interposed: the shim reads O_NONBLOCK with F_GETFL whenever it matters
@@ -24,6 +24,45 @@ SLIM_EXPORT int close(int fd)
 		errno = saved;
 	}
 	return REAL(close)(fd);
+}
+
+#ifndef CLOSE_RANGE_UNSHARE
+#define CLOSE_RANGE_UNSHARE (1U << 1)
+#endif
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+int close_range(unsigned int first, unsigned int last, int flags);
+void closefrom(int lowfd);
+
+/* Daemons and Python's os.closerange close many fds at once: their records (and the shim's own
+ * fds among them, which the shim then forgets) go as with close(). Only for arguments the
+ * kernel will accept, so a failing call changes nothing. */
+SLIM_EXPORT int close_range(unsigned int first, unsigned int last, int flags)
+{
+	if (!REAL(close_range)) {
+		errno = ENOSYS;
+		return -1;
+	}
+	if (first <= last && !(flags & ~(int)(CLOSE_RANGE_UNSHARE | CLOSE_RANGE_CLOEXEC)) &&
+	    !(flags & (int)CLOSE_RANGE_CLOEXEC)) {
+		int saved = errno;
+		slim_fd_forget_range(first, last);
+		errno = saved;
+	}
+	return REAL(close_range)(first, last, flags);
+}
+
+SLIM_EXPORT void closefrom(int lowfd)
+{
+	if (!REAL(closefrom))
+		return;
+	if (lowfd >= 0) {
+		int saved = errno;
+		slim_fd_forget_range((unsigned)lowfd, ~0u);
+		errno = saved;
+	}
+	REAL(closefrom)(lowfd);
 }
 
 /* newfd now refers to what oldfd refers to. */

@@ -140,6 +140,22 @@ void slim_fd_forget(int fd)
 	slim_fd_set(fd, NULL);
 }
 
+void slim_fd_forget_range(unsigned first, unsigned last)
+{
+	/* Only chunks that exist can hold records: a close-everything range costs little. */
+	for (unsigned c = first >> CHUNK_BITS; c < NCHUNKS && c <= last >> CHUNK_BITS; c++) {
+		if (!atomic_load_explicit(&chunks[c], memory_order_acquire))
+			continue;
+		unsigned lo = c << CHUNK_BITS, hi = lo + CHUNK_SIZE - 1;
+		if (lo < first)
+			lo = first;
+		if (hi > last)
+			hi = last;
+		for (unsigned fd = lo; fd <= hi; fd++)
+			slim_fd_forget((int)fd);
+	}
+}
+
 void slim_fd_set_internal(int fd, struct slim_sock *owner)
 {
 	struct slim_sock *s = slim_sock_new(SLIM_INTERNAL);

@@ -77,6 +77,9 @@ bool slim_fd_replace(int fd, struct slim_sock *expected, struct slim_sock *s);
  * shim's own fds, the shim forgets it (the app asked for it to go). */
 void slim_fd_forget(int fd);
 
+/* The same for every tracked fd in [first, last] (close_range, closefrom). */
+void slim_fd_forget_range(unsigned first, unsigned last);
+
 struct slim_sock *slim_sock_new(enum slim_kind kind);
 struct slim_sock *slim_sock_plain(void);
 void slim_sock_ref(struct slim_sock *s);

@@ -38,6 +38,8 @@ static void resolve_all(void)
 	RESOLVE(dup, "dup");
 	RESOLVE(dup2, "dup2");
 	RESOLVE(dup3, "dup3");
+	RESOLVE(close_range, "close_range");
+	RESOLVE(closefrom, "closefrom");
 	RESOLVE(fcntl, "fcntl");
 	RESOLVE(fcntl64, "fcntl64");
 	RESOLVE(epoll_ctl, "epoll_ctl");

@@ -28,6 +28,8 @@ struct slim_real_calls {
 	int (*dup)(int);
 	int (*dup2)(int, int);
 	int (*dup3)(int, int, int);
+	int (*close_range)(unsigned int, unsigned int, int); /* glibc >= 2.34 */
+	void (*closefrom)(int);                              /* glibc >= 2.34 */
 	int (*fcntl)(int, int, ...);
 	int (*fcntl64)(int, int, ...); /* NULL where libc has none (glibc < 2.28, musl) */
 	int (*epoll_ctl)(int, int, int, struct epoll_event *);

@@ -149,7 +149,7 @@ run_case() {
 	block) pair "--mode blocking --count 1 --expect-slim 1" --mode block --expect slim ;;
 	nonblock) pair "--mode epoll-lt --count 1 --expect-slim 1" --mode nonblock --expect slim ;;
 	epoll-lt)
-		start_server "$server_router" --mode epoll-lt --count 3 --expect-slim 3 || return 1
+		start_server "$server_router" --mode epoll-lt --count 3 --expect-slim 3 --check-close-range || return 1
 		client "$client_router" --mode block --id 1 --expect slim && client "$client_router" --mode nonblock --id 2 &&
 			client "$client_router" --mode concurrent --conns 1 --id 3 || { wait_server; return 1; }
 		wait_server ;;

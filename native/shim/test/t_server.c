@@ -23,6 +23,8 @@
  *   --shutdown-after   once --count are served, shutdown() the listener (threads mode: every
  *                  thread blocked in accept() must wake with EINVAL), print "SHUTDOWN", and
  *                  stay --linger S seconds (default 3) so a client can find the port refused
+ *   --check-close-range   after listen(): a dup of the listener closed with close_range(), its
+ *                  number reused by a pipe, must behave as that pipe in epoll
  *   --timeout S    give up after S seconds (default 60)
  * Prints "READY <port>" on stdout once listening and "OK served N (slim S, overlay O)" at the end.
  */
@@ -57,6 +59,9 @@ static struct {
 
 static atomic_int served, served_slim, served_overlay;
 static atomic_bool stopping;
+static bool check_close_range;
+/* glibc >= 2.34 only: weak, so the musl build links and skips the check. */
+extern int close_range(unsigned int first, unsigned int last, int flags) __attribute__((weak));
 static atomic_int threads_woken;
 static int report_fd = -1; /* fork workers: two bytes per connection to the parent */
 static int worker_index;
@@ -374,6 +379,42 @@ static void run_threads(int l)
 		die("shutdown() woke %d of %d threads blocked in accept()", atomic_load(&threads_woken), n);
 }
 
+/* An fd closed with close_range() must be forgotten: a pipe that gets its number is a pipe. */
+static void close_range_check(int l)
+{
+	if (!close_range) {
+		note("close_range() not in this libc: check skipped");
+		return;
+	}
+	int d = dup(l);
+	if (d < 0)
+		die_errno("dup");
+	if (close_range((unsigned)d, (unsigned)d, 0) != 0) {
+		if (errno != ENOSYS)
+			die_errno("close_range");
+		/* musl: the weak symbol found the shim's close_range, which has no libc one. */
+		note("close_range() not in this libc: check skipped");
+		close(d);
+		return;
+	}
+	int p[2];
+	if (pipe(p) != 0)
+		die_errno("pipe");
+	if (p[0] != d)
+		die("pipe did not reuse fd %d", d);
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = 77};
+	if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, p[0], &ev) != 0)
+		die_errno("epoll_ctl(ADD pipe)");
+	write_all(p[1], "x", 1, "pipe");
+	struct epoll_event out;
+	if (epoll_wait(ep, &out, 1, 1000) != 1 || out.data.u64 != 77)
+		die("a pipe on the number of a listener closed by close_range() is not seen by epoll");
+	close(ep);
+	close(p[0]);
+	close(p[1]);
+}
+
 static void parse_peers(char *s)
 {
 	for (char *tok = strtok(s, ","); tok && cfg.npeers < 64; tok = strtok(NULL, ","))
@@ -440,6 +481,10 @@ int main(int argc, char **argv)
 		}
 		if (!strcmp(a, "--reexec")) {
 			cfg.reexec = true;
+			continue;
+		}
+		if (!strcmp(a, "--check-close-range")) {
+			check_close_range = true;
 			continue;
 		}
 		if (!strcmp(a, "--expect-spread")) {
@@ -522,6 +567,8 @@ int main(int argc, char **argv)
 		execv("/proc/self/exe", nargv);
 		die_errno("execv");
 	}
+	if (check_close_range)
+		close_range_check(l);
 	printf("READY %u\n", ntohs(cfg.listen.sin_port));
 	fflush(stdout);
 
