@@ -87,6 +87,7 @@ function writeAddr(b: Buffer, at: number, a: Addr): void {
   b.writeUInt16BE(a.port, at + 4);
 }
 
+/** SLIM_TIMEO_MAX_US in slim_wire.h */
 const TIMEO_MAX_US = 365n * 24n * 3600n * 1_000_000n;
 
 function readOpts(b: Buffer, at: number): SockOpts {

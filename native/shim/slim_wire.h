@@ -53,7 +53,10 @@ struct slim_addr {
 };
 
 /* Socket options the app set before connect()/listen(), so the host socket gets the same (buffer
- * sizes must be set before the SYN). Only fields whose bit is in `set` carry a value. */
+ * sizes must be set before the SYN). Only fields whose bit is in `set` carry a value. The router
+ * refuses (as hostile) unknown bits and timeouts outside 0..SLIM_TIMEO_MAX_US; a shim leaves a
+ * longer timeout out rather than send it. */
+#define SLIM_TIMEO_MAX_US (365LL * 24 * 3600 * 1000000)
 enum slim_opt_bit {
 	SLIM_OPT_NODELAY = 1u << 0,
 	SLIM_OPT_KEEPALIVE = 1u << 1,

@@ -177,7 +177,7 @@ static void note_opt(struct slim_sockopts *o, int level, int name, const void *v
 	o->set |= bit;
 }
 
-#define WIRE_TIMEO_MAX_US (365LL * 24 * 3600 * 1000000) /* driver/router/shim-wire.ts */
+#define WIRE_TIMEO_MAX_US SLIM_TIMEO_MAX_US
 
 void slim_opts_for_wire(struct slim_sockopts *o)
 {
