@@ -28,6 +28,8 @@ export interface RouterConfig {
 }
 
 const SWEEP_MS = 2_000;
+/** A shim asks one thing at a time; a connection with more requests open than this is hostile. */
+const MAX_IN_FLIGHT = 16;
 
 export class SlimRouter {
   private readonly listeners: ListenerTable;
@@ -99,9 +101,16 @@ export class SlimRouter {
     this.counts.shimConnections++;
     // Read once, while the caller is surely alive: its namespace and addresses.
     const caller = identifyCaller(conn.cred.pid);
+    let inFlight = 0;
     conn.on('message', (message, fds) => {
       for (const fd of fds) closeFd(fd); // shims never send fds
-      void this.answer(conn, caller, message);
+      if (++inFlight > MAX_IN_FLIGHT) {
+        this.counts.hostile++;
+        this.log.warn({ pid: conn.cred.pid }, `router: more than ${MAX_IN_FLIGHT} requests open on one shim connection; closing it`);
+        conn.close();
+        return;
+      }
+      void this.answer(conn, caller, message).finally(() => inFlight--);
     });
   }
 

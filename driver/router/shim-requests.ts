@@ -130,10 +130,12 @@ async function listen(ctx: RequestContext, caller: Caller | null, req: Extract<S
 async function peer(ctx: RequestContext, caller: Caller | null, req: Extract<ShimRequest, { type: 5 }>): Promise<Reply> {
   const refuse: Reply = { message: peerReply(req.seq, ECONNABORTED), outcome: 'refused' };
   if (!caller) return refuse;
+  // Only a listener of the caller's own may ask, and only then is it worth waiting.
+  const mine = callerEndpoints(ctx, caller);
+  if (!mine.some((e) => req.listen.ip === '0.0.0.0' || e.ip === req.listen.ip)) return refuse;
   const a = await ctx.connections.claim(req.hostPeer, PEER_WAIT_MS);
   // Meant for this listener, in this namespace? A stale cached port can send a client elsewhere.
-  const mine = (ip: string) => callerEndpoints(ctx, caller).some((e) => e.ip === ip);
-  if (!a || a.dst.port !== req.listen.port || (req.listen.ip !== '0.0.0.0' && req.listen.ip !== a.dst.ip) || !mine(a.dst.ip)) {
+  if (!a || a.dst.port !== req.listen.port || (req.listen.ip !== '0.0.0.0' && req.listen.ip !== a.dst.ip) || !mine.some((e) => e.ip === a.dst.ip)) {
     return refuse;
   }
   ctx.connections.remember(req.cookie, { local: a.dst, peer: a.clientOverlay });
