@@ -35,8 +35,7 @@ const SOCKPERF_PORT = 11111;
 const MEMCACHED_PORT = 11211;
 const CONNRATE_PORT = 7000;
 const MSG_SIZE = 64;
-/** memcaslap: threads and concurrent connections (its default mix: 9 gets to 1 set, 64 B keys, values up to 1 KiB) */
-const MEMCASLAP_THREADS = 2;
+/** memcaslap's concurrent connections (its default mix: 9 gets to 1 set, 64 B keys, values up to 1 KiB) */
 const MEMCASLAP_CONNS = 32;
 const VXLAN_PORT = 4789;
 const SLIM_NET = 'bench-slim';
@@ -123,9 +122,14 @@ const RR_CPU_TEXT: Record<RrCpus, string> = {
   split: 'client pinned to CPU 0, server to CPU 1',
 };
 
-function taskset(rrCpus: RrCpus, side: 'client' | 'server'): string {
-  if (rrCpus === 'free') return '';
-  return `taskset -c ${rrCpus === 'split' && side === 'client' ? 0 : 1} `;
+function taskset(cpus: RrCpus, side: 'client' | 'server'): string {
+  if (cpus === 'free') return '';
+  return `taskset -c ${cpus === 'split' && side === 'client' ? 0 : 1} `;
+}
+
+/** memcached's and memcaslap's threads: one each when pinned (one CPU each at most), two each when free. */
+function mcThreads(mcCpus: RrCpus): number {
+  return mcCpus === 'free' ? 2 : 1;
 }
 
 interface Options {
@@ -136,13 +140,16 @@ interface Options {
   outDir: string;
   keep: boolean;
   rrCpus: RrCpus;
+  mcCpus: RrCpus;
 }
 
 const USAGE = `usage: npm run bench -- [--reps N (5)] [--seconds S (5)] [--modes H,S,V,O] [--tests ${TEST_ORDER.join(',')}]
-                        [--out DIR (bench/results)] [--rr-cpus same|split|free] [--keep]
+                        [--out DIR (bench/results)] [--rr-cpus same|split|free] [--mc-cpus same|split|free] [--keep]
   --seconds: length of every run (iperf3, sockperf, connrate, memcaslap)
   --rr-cpus: where the request/response (sockperf) and connection (connrate) clients and servers run:
      same (default, both on CPU 1), split (client CPU 0, server CPU 1), free (the scheduler decides)
+  --mc-cpus: the same for memcached and memcaslap: same (default) and split run one thread each,
+     free two threads each
   --keep: leave the swarm up after measuring, until Ctrl-C
 `;
 
@@ -163,6 +170,7 @@ function options(): Options {
       out: { type: 'string', default: path.join(BENCH_DIR, 'results') },
       keep: { type: 'boolean', default: false },
       'rr-cpus': { type: 'string', default: 'same' },
+      'mc-cpus': { type: 'string', default: 'same' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -178,6 +186,9 @@ function options(): Options {
   const rrCpus = values['rr-cpus'] as RrCpus;
   if (!RR_CPUS.includes(rrCpus)) throw new Error(`--rr-cpus must be one of ${RR_CPUS.join(', ')}`);
   if (rrCpus !== 'free' && CPUS < 2) throw new Error('--rr-cpus same|split needs two CPUs');
+  const mcCpus = values['mc-cpus'] as RrCpus;
+  if (!RR_CPUS.includes(mcCpus)) throw new Error(`--mc-cpus must be one of ${RR_CPUS.join(', ')}`);
+  if (mcCpus !== 'free' && CPUS < 2) throw new Error('--mc-cpus same|split needs two CPUs');
   return {
     reps,
     seconds,
@@ -186,6 +197,7 @@ function options(): Options {
     outDir: values.out,
     keep: values.keep,
     rrCpus,
+    mcCpus,
   };
 }
 
@@ -370,9 +382,9 @@ function parseMemcaslapTotals(text: string): { events: number; avgUs: number; p5
   return { events, avgUs, p50Us: log2Quantile(counts, 0.5), p99Us: log2Quantile(counts, 0.99) };
 }
 
-async function memcaslap(h: Host, container: string, addr: string, seconds: number): Promise<RunResult> {
+async function memcaslap(h: Host, container: string, addr: string, seconds: number, mcCpus: RrCpus): Promise<RunResult> {
   // --stat_freq as long as the run: one period, then the totals with the latency histogram
-  const cmd = `memcaslap --servers=${addr}:${MEMCACHED_PORT} --threads=${MEMCASLAP_THREADS} --concurrency=${MEMCASLAP_CONNS} --time=${seconds}s --stat_freq=${seconds}s`;
+  const cmd = `${taskset(mcCpus, 'client')}memcaslap --servers=${addr}:${MEMCACHED_PORT} --threads=${mcThreads(mcCpus)} --concurrency=${MEMCASLAP_CONNS} --time=${seconds}s --stat_freq=${seconds}s`;
   const r = await runTimed(h, container, cmd, '/tmp/memcaslap.txt', seconds);
   // eslint-disable-next-line no-control-regex
   const text = r.output.replace(/\x1b\[[0-9;]*[A-Za-z]/g, '');
@@ -617,11 +629,11 @@ interface ModeSetup {
   mtu: number;
 }
 
-function serverCmd(rrCpus: RrCpus): string {
+function serverCmd(rrCpus: RrCpus, mcCpus: RrCpus): string {
   return [
     `${taskset(rrCpus, 'server')}sockperf server --tcp -i 0.0.0.0 -p ${SOCKPERF_PORT} --no-rdtsc >/tmp/sockperf-server.log 2>&1 &`,
     `${taskset(rrCpus, 'server')}${CONNRATE_IN_CONTAINER} server ${CONNRATE_PORT} >/tmp/connrate-server.log 2>&1 &`,
-    `memcached -u nobody -p ${MEMCACHED_PORT} -U 0 -t 2 -c 4096 -m 256 >/tmp/memcached.log 2>&1 &`,
+    `${taskset(mcCpus, 'server')}memcached -u nobody -p ${MEMCACHED_PORT} -U 0 -t ${mcThreads(mcCpus)} -c 4096 -m 256 >/tmp/memcached.log 2>&1 &`,
     // -4: iperf3 otherwise listens on [::] (dual stack), and the shim replaces IPv4 listeners only:
     // S's throughput run would fall back to the overlay (seen in the first S runs; README).
     `exec iperf3 -s -4 -p ${IPERF_PORT}`,
@@ -651,11 +663,11 @@ async function startContainer(h: Host, name: string, runArgs: string[], cmd: str
   await h.docker(['start', name]);
 }
 
-async function startMode(ctx: Ctx, mode: Mode, rrCpus: RrCpus, connrateBin: string): Promise<ModeSetup> {
+async function startMode(ctx: Ctx, mode: Mode, rrCpus: RrCpus, mcCpus: RrCpus, connrateBin: string): Promise<ModeSetup> {
   const k = mode.key.toLowerCase();
   const serverContainer = `bench-${k}-server`;
   const clientContainer = `bench-${k}-client`;
-  await startContainer(ctx.server, serverContainer, mode.runArgs(ctx), ['sh', '-c', serverCmd(rrCpus)], connrateBin);
+  await startContainer(ctx.server, serverContainer, mode.runArgs(ctx), ['sh', '-c', serverCmd(rrCpus, mcCpus)], connrateBin);
   await startContainer(ctx.client, clientContainer, mode.runArgs(ctx), ['sleep', 'infinity'], connrateBin);
   const addr = await mode.serverAddr(ctx, serverContainer);
   const { stdout } = await ctx.client.docker(['exec', clientContainer, 'sh', '-c', `dev=$(ip -o route get ${addr} | sed -n 's/.* dev \\([^ ]*\\).*/\\1/p'); echo "$dev $(cat /sys/class/net/$dev/mtu)"`]);
@@ -668,7 +680,7 @@ async function stopMode(ctx: Ctx, s: ModeSetup): Promise<void> {
   await ctx.server.docker(['rm', '-f', s.serverContainer], { allowFail: true });
 }
 
-function runTest(ctx: Ctx, s: ModeSetup, test: TestKey, seconds: number, rrCpus: RrCpus): Promise<RunResult> {
+function runTest(ctx: Ctx, s: ModeSetup, test: TestKey, seconds: number, rrCpus: RrCpus, mcCpus: RrCpus): Promise<RunResult> {
   switch (test) {
     case 'throughput':
       return iperf(ctx.client, s.clientContainer, s.addr, seconds);
@@ -677,7 +689,7 @@ function runTest(ctx: Ctx, s: ModeSetup, test: TestKey, seconds: number, rrCpus:
     case 'connrate':
       return connrate(ctx.client, s.clientContainer, s.addr, seconds, rrCpus);
     case 'memcached':
-      return memcaslap(ctx.client, s.clientContainer, s.addr, seconds);
+      return memcaslap(ctx.client, s.clientContainer, s.addr, seconds, mcCpus);
   }
 }
 
@@ -751,7 +763,7 @@ async function main(): Promise<void> {
     const setups = new Map<ModeKey, ModeSetup>();
     for (const k of active()) {
       try {
-        const s = await startMode(ctx, MODES[k], opts.rrCpus, connrateBin);
+        const s = await startMode(ctx, MODES[k], opts.rrCpus, opts.mcCpus, connrateBin);
         setups.set(k, s);
         log(`${k}: client ${s.clientContainer} on ${ctx.client.name} → ${s.addr} on ${ctx.server.name}, container route via ${s.dev} mtu ${s.mtu}`);
       } catch (err) {
@@ -774,7 +786,7 @@ async function main(): Promise<void> {
           const deadline = Date.now() + 60_000;
           for (let attempt = 1; ; attempt++) {
             try {
-              await runTest(ctx, s, test, 2, opts.rrCpus);
+              await runTest(ctx, s, test, 2, opts.rrCpus, opts.mcCpus);
               break;
             } catch (err) {
               if ((k === 'S' && attempt >= 3) || Date.now() > deadline) throw new Error(`${k} ${test} warm-up, attempt ${attempt}: ${errText(err)}`);
@@ -820,7 +832,7 @@ async function main(): Promise<void> {
           const startedAt = new Date().toISOString();
           let result: RunResult;
           try {
-            result = await runTest(ctx, s, test, opts.seconds, opts.rrCpus);
+            result = await runTest(ctx, s, test, opts.seconds, opts.rrCpus, opts.mcCpus);
           } catch (err) {
             failures.push({ mode: k, test, rep, error: errText(err) });
             log(`rep ${rep}/${opts.reps} ${k} ${test} FAILED: ${errText(err).split('\n').slice(0, 4).join(' / ')}`);
@@ -908,7 +920,7 @@ async function main(): Promise<void> {
       throughput: `throughput: \`iperf3 -c ADDR -t ${opts.seconds}\`, one TCP flow`,
       latency: `latency: \`sockperf ping-pong --tcp -m ${MSG_SIZE}\`, ${RR_CPU_TEXT[opts.rrCpus]}`,
       connrate: `connrate: bench/tools/connrate.c, one connection at a time (connect, 1 B request, 1 B answer, server closes), ${RR_CPU_TEXT[opts.rrCpus]}`,
-      memcached: `memcached: \`memcached -t 2\` and \`memcaslap --threads=${MEMCASLAP_THREADS} --concurrency=${MEMCASLAP_CONNS}\` (default mix 9:1 get:set)`,
+      memcached: `memcached: \`memcached -t ${mcThreads(opts.mcCpus)}\` and \`memcaslap --threads=${mcThreads(opts.mcCpus)} --concurrency=${MEMCASLAP_CONNS}\` (default mix 9:1 get:set), ${RR_CPU_TEXT[opts.mcCpus]}`,
     })[t]);
     const md = [
       `# Slim bench, ${finished.toISOString()}`,
@@ -949,7 +961,7 @@ async function main(): Promise<void> {
       timings,
       git: { commit, dirty: dirty.split('\n').filter(Boolean) },
       machine,
-      params: { reps: opts.reps, seconds: opts.seconds, modes: opts.modes, tests: opts.tests, rrCpus: opts.rrCpus, msgSize: MSG_SIZE, memcaslap: { threads: MEMCASLAP_THREADS, concurrency: MEMCASLAP_CONNS }, image: IMAGE },
+      params: { reps: opts.reps, seconds: opts.seconds, modes: opts.modes, tests: opts.tests, rrCpus: opts.rrCpus, mcCpus: opts.mcCpus, msgSize: MSG_SIZE, memcaslap: { threads: mcThreads(opts.mcCpus), concurrency: MEMCASLAP_CONNS }, image: IMAGE },
       skipped,
       modes: modesInfo,
       underlay,
