@@ -61,6 +61,19 @@ export interface ListeningSocket {
   cookie: bigint;
 }
 
+/** An IPv4 TCP socket that is not listening (nor in TIME_WAIT), as the kernel's table shows it. */
+export interface TcpConnection {
+  src: string;
+  sport: number;
+  dst: string;
+  dport: number;
+  /** The kernel's TCP state number (1 ESTABLISHED, 2 SYN_SENT, 3 SYN_RECV, 10 LISTEN…). */
+  state: number;
+  cookie: bigint;
+  /** The kernel's inet_diag_sockid (tuple, interface, cookie): what destroyTcp() takes. */
+  id: Buffer;
+}
+
 type Handle = object & { readonly __brand: 'router-addon handle' };
 
 interface Native {
@@ -79,6 +92,8 @@ interface Native {
   socketCookie(fd: number): bigint;
   closeFd(fd: number): void;
   listeningSockets(): ListeningSocket[];
+  tcpConnections(netns: string | null, withListeners: boolean): TcpConnection[];
+  destroyTcp(netns: string | null, ids: Buffer): number;
   constants: SocketConstants;
 }
 
@@ -237,6 +252,22 @@ export function closeFd(fd: number): void {
  *  changing during three dumps). */
 export function listeningSockets(): ListeningSocket[] {
   return native().listeningSockets();
+}
+
+/** The IPv4 TCP sockets of a network namespace (a path such as /proc/PID/ns/net; omitted: this
+ *  process's) in every state but TIME_WAIT and CLOSE, listeners only when asked. The calling
+ *  thread enters the namespace only to open the netlink socket (CAP_SYS_ADMIN). Synchronous, one
+ *  dump: microseconds to a few ms. */
+export function tcpConnections(netns?: string, opts: { withListeners?: boolean } = {}): TcpConnection[] {
+  return native().tcpConnections(netns ?? null, opts.withListeners ?? false);
+}
+
+/** SOCK_DESTROY for each socket (sock_diag, CONFIG_INET_DIAG_DESTROY; CAP_NET_ADMIN): the kernel
+ *  aborts it, sending a RST; its owner's next call fails with ECONNABORTED. Sockets closed
+ *  meanwhile are skipped. Returns how many were destroyed; throws (.code) on anything else. */
+export function destroyTcp(sockets: readonly Pick<TcpConnection, 'id'>[], netns?: string): number {
+  if (sockets.length === 0) return 0;
+  return native().destroyTcp(netns ?? null, Buffer.concat(sockets.map((s) => s.id)));
 }
 
 /** Option levels and names for setsockoptRaw/getsockoptInt, from the C headers. */

@@ -27,6 +27,8 @@ static const struct {
     {"socketCookie", socket_cookie},     /* getsockopt SO_COOKIE */
     {"closeFd", close_fd},               /* close */
     {"listeningSockets", listening_sockets}, /* NETLINK_SOCK_DIAG dump of IPv4 TCP listeners */
+    {"tcpConnections", tcp_connections}, /* the same for connections, in any network namespace */
+    {"destroyTcp", destroy_tcp},         /* SOCK_DESTROY by inet_diag_sockid, in any namespace */
 };
 
 /* The option numbers the router passes to setsockoptRaw/getsockoptInt, from the real headers. */

@@ -1,7 +1,8 @@
-/* listeningSockets(): every IPv4 TCP socket in LISTEN state in this process's network namespace,
-   with its socket cookie, read from NETLINK_SOCK_DIAG (inet_diag, what `ss -4lt` reads). One
-   request, a dump of one or more datagrams, each holding whole netlink messages; every length
-   is checked against what was received before anything is read. */
+/* The kernel's TCP socket tables from NETLINK_SOCK_DIAG (inet_diag, what `ss -4t` reads): one
+   request, a dump of one or more datagrams, each holding whole netlink messages; every length is
+   checked against what was received before anything is read.
+   listeningSockets(): the IPv4 listeners of this process's network namespace with their cookies.
+   tcpConnections(netns): the other IPv4 TCP sockets of this or another network namespace. */
 #include "diag.h"
 
 #include <arpa/inet.h>
@@ -18,6 +19,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "netns.h"
 #include "util.h"
 
 enum {
@@ -30,6 +32,9 @@ enum {
   RECV_TIMEOUT_SECONDS = 5,
 };
 
+/* The kernel's TCP_NEW_SYN_RECV (include/net/tcp_states.h), not in the UAPI headers. */
+enum { NEW_SYN_RECV = 12 };
+
 /* What one pass over the dump ended with; negative values are -errno. */
 enum { DUMP_DONE = 0, DUMP_MORE = 1, DUMP_INTERRUPTED = 2, DUMP_NAPI_FAILED = 3 };
 
@@ -39,11 +44,13 @@ struct dump {
   uint32_t count;
   uint32_t seq;
   bool interrupted;
+  uint32_t states;  /* 1 << TCP_xxx for each state asked for */
+  int (*add)(struct dump *d, const struct inet_diag_msg *m);
 };
 
-static int open_diag(void) {
-  int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
-  if (fd < 0) return -errno;
+int diag_open(const char *netns) {
+  int fd = socket_in_netns(netns, AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+  if (fd < 0) return fd;
   struct timeval tv = {.tv_sec = RECV_TIMEOUT_SECONDS, .tv_usec = 0};
   if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) != 0) {
     int err = errno;
@@ -53,7 +60,7 @@ static int open_diag(void) {
   return fd;
 }
 
-static int send_request(int fd, uint32_t seq) {
+static int send_request(int fd, uint32_t seq, uint32_t states) {
   struct {
     struct nlmsghdr nlh;
     struct inet_diag_req_v2 req;
@@ -65,7 +72,7 @@ static int send_request(int fd, uint32_t seq) {
   msg.nlh.nlmsg_seq = seq;
   msg.req.sdiag_family = AF_INET;
   msg.req.sdiag_protocol = IPPROTO_TCP;
-  msg.req.idiag_states = 1u << TCP_LISTEN;
+  msg.req.idiag_states = states;
   msg.req.id.idiag_cookie[0] = INET_DIAG_NOCOOKIE; /* no particular socket */
   msg.req.id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
   struct sockaddr_nl kernel = {.nl_family = AF_NETLINK}; /* nl_pid 0: the kernel */
@@ -77,8 +84,8 @@ static int send_request(int fd, uint32_t seq) {
   }
 }
 
-/* Appends { ip, port, cookie } for one inet_diag_msg. */
-static int add_socket(struct dump *d, const struct inet_diag_msg *m) {
+/* Appends { ip, port, cookie } for one listener. */
+static int add_listener(struct dump *d, const struct inet_diag_msg *m) {
   char text[INET_ADDRSTRLEN];
   struct in_addr addr;
   memcpy(&addr, &m->id.idiag_src[0], sizeof addr); /* AF_INET: the first word, network order */
@@ -120,8 +127,8 @@ static int handle_message(struct dump *d, const struct nlmsghdr *h, const unsign
     struct inet_diag_msg m;
     if (plen < sizeof m) return -EPROTO;
     memcpy(&m, payload, sizeof m); /* attributes may follow: not asked for, not read */
-    if (m.idiag_family != AF_INET || m.idiag_state != TCP_LISTEN) return DUMP_MORE;
-    return add_socket(d, &m);
+    if (m.idiag_family != AF_INET || m.idiag_state >= 32 || !(d->states & (1u << m.idiag_state))) return DUMP_MORE;
+    return d->add(d, &m);
   }
   default:
     return DUMP_MORE; /* NLMSG_NOOP and anything newer: nothing for us */
@@ -148,7 +155,7 @@ static int handle_datagram(struct dump *d, const unsigned char *buf, size_t len)
 static int dump_once(int fd, struct dump *d) {
   _Static_assert(RECV_BUFFER % sizeof(uint64_t) == 0, "whole words");
   uint64_t words[RECV_BUFFER / sizeof(uint64_t)]; /* aligned for nlmsghdr */
-  int r = send_request(fd, d->seq);
+  int r = send_request(fd, d->seq, d->states);
   if (r != 0) return r;
   for (;;) {
     struct sockaddr_nl from;
@@ -168,15 +175,15 @@ static int dump_once(int fd, struct dump *d) {
   }
 }
 
-/* listeningSockets() -> [{ ip, port, cookie }] */
-napi_value listening_sockets(napi_env env, napi_callback_info info) {
-  (void)info;
-  int fd = open_diag();
+/* Fills a JS array with one dump of the namespace (NULL: this thread's), retried while the kernel
+   says the table changed under it. Returns the array, or NULL with an exception pending. */
+static napi_value run_dump(napi_env env, const char *netns, uint32_t states, int (*add)(struct dump *, const struct inet_diag_msg *)) {
+  int fd = diag_open(netns);
   if (fd < 0) {
-    throw_errno(env, "socket", -fd);
+    throw_errno(env, netns ? "setns" : "socket", -fd);
     return NULL;
   }
-  struct dump d = {.env = env};
+  struct dump d = {.env = env, .states = states, .add = add};
   int r = DUMP_INTERRUPTED;
   for (uint32_t attempt = 1; attempt <= MAX_ATTEMPTS && r == DUMP_INTERRUPTED; attempt++) {
     d.seq = attempt;
@@ -194,4 +201,59 @@ napi_value listening_sockets(napi_env env, napi_callback_info info) {
   else if (r < 0) throw_errno(env, "sock_diag", -r);
   /* DUMP_NAPI_FAILED: the failed napi call left its own exception pending */
   return NULL;
+}
+
+/* listeningSockets() -> [{ ip, port, cookie }] */
+napi_value listening_sockets(napi_env env, napi_callback_info info) {
+  (void)info;
+  return run_dump(env, NULL, 1u << TCP_LISTEN, add_listener);
+}
+
+static bool set_string(napi_env env, napi_value obj, const char *key, const char *text) {
+  napi_value v;
+  return napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &v) == napi_ok && napi_set_named_property(env, obj, key, v) == napi_ok;
+}
+
+static bool set_uint(napi_env env, napi_value obj, const char *key, uint32_t n) {
+  napi_value v;
+  return napi_create_uint32(env, n, &v) == napi_ok && napi_set_named_property(env, obj, key, v) == napi_ok;
+}
+
+/* Appends { src, sport, dst, dport, state, cookie, id } for one connection; id is the kernel's
+   inet_diag_sockid as is, what destroyTcp() takes back. */
+static int add_connection(struct dump *d, const struct inet_diag_msg *m) {
+  char src[INET_ADDRSTRLEN], dst[INET_ADDRSTRLEN];
+  struct in_addr a;
+  memcpy(&a, &m->id.idiag_src[0], sizeof a);
+  if (inet_ntop(AF_INET, &a, src, sizeof src) == NULL) return -errno;
+  memcpy(&a, &m->id.idiag_dst[0], sizeof a);
+  if (inet_ntop(AF_INET, &a, dst, sizeof dst) == NULL) return -errno;
+  uint64_t cookie = (uint64_t)m->id.idiag_cookie[0] | (uint64_t)m->id.idiag_cookie[1] << 32;
+  napi_value entry, big, id;
+  if (napi_create_object(d->env, &entry) != napi_ok || !set_string(d->env, entry, "src", src) ||
+      !set_uint(d->env, entry, "sport", ntohs(m->id.idiag_sport)) || !set_string(d->env, entry, "dst", dst) ||
+      !set_uint(d->env, entry, "dport", ntohs(m->id.idiag_dport)) || !set_uint(d->env, entry, "state", m->idiag_state) ||
+      napi_create_bigint_uint64(d->env, cookie, &big) != napi_ok ||
+      napi_set_named_property(d->env, entry, "cookie", big) != napi_ok ||
+      napi_create_buffer_copy(d->env, sizeof m->id, &m->id, NULL, &id) != napi_ok ||
+      napi_set_named_property(d->env, entry, "id", id) != napi_ok ||
+      napi_set_element(d->env, d->list, d->count, entry) != napi_ok)
+    return DUMP_NAPI_FAILED;
+  d->count++;
+  return DUMP_MORE;
+}
+
+/* tcpConnections(netns: string | null, withListeners: boolean) -> [{ src, sport, dst, dport, state, cookie, id }]:
+   every IPv4 TCP socket but TIME_WAIT and CLOSE (listeners only when asked). */
+napi_value tcp_connections(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (!get_args(env, info, argv, 2)) return NULL;
+  char path[NETNS_PATH_MAX];
+  bool has_path, listeners;
+  if (!get_netns_path(env, argv[0], path, &has_path) || !get_bool(env, argv[1], "withListeners", &listeners)) return NULL;
+  uint32_t states = ((1u << TCP_CLOSING) << 1) - 1; /* TCP_ESTABLISHED (1) .. TCP_CLOSING (11) */
+  states &= ~((1u << TCP_TIME_WAIT) | (1u << TCP_CLOSE) | 1u);
+  if (!listeners) states &= ~(1u << TCP_LISTEN);
+  states |= 1u << NEW_SYN_RECV; /* request sockets, in kernels that report them as such */
+  return run_dump(env, has_path ? path : NULL, states, add_connection);
 }
