@@ -94,6 +94,10 @@ interface Native {
   listeningSockets(): ListeningSocket[];
   tcpConnections(netns: string | null, withListeners: boolean): TcpConnection[];
   destroyTcp(netns: string | null, ids: Buffer): number;
+  bpfObjGet(path: string): number;
+  bpfMapUpdate(fd: number, key: Buffer, value: Buffer): void;
+  bpfMapDelete(fd: number, key: Buffer): boolean;
+  bpfMapLookup(fd: number, key: Buffer): Buffer | null;
   constants: SocketConstants;
 }
 
@@ -273,4 +277,26 @@ export function destroyTcp(sockets: readonly Pick<TcpConnection, 'id'>[], netns?
 /** Option levels and names for setsockoptRaw/getsockoptInt, from the C headers. */
 export function socketConstants(): SocketConstants {
   return native().constants;
+}
+
+/** bpf(BPF_OBJ_GET): an fd (close-on-exec) for a map pinned on a bpffs (secure mode's maps,
+ *  kernel-module/). Close it with closeFd. */
+export function bpfObjGet(path: string): number {
+  return native().bpfObjGet(path);
+}
+
+/** Creates or replaces one entry. key and value must be exactly the map's key and value sizes
+ *  (RangeError otherwise). */
+export function bpfMapUpdate(fd: number, key: Buffer, value: Buffer): void {
+  native().bpfMapUpdate(fd, key, value);
+}
+
+/** True if there was an entry to delete. */
+export function bpfMapDelete(fd: number, key: Buffer): boolean {
+  return native().bpfMapDelete(fd, key);
+}
+
+/** The entry's value (a per-CPU map: one 8-byte-aligned slot per possible CPU), or null. */
+export function bpfMapLookup(fd: number, key: Buffer): Buffer | null {
+  return native().bpfMapLookup(fd, key);
 }

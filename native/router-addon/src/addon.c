@@ -5,6 +5,7 @@
 #include <node_api.h>
 #include <sys/socket.h>
 
+#include "bpfmap.h"
 #include "diag.h"
 #include "seqpacket.h"
 #include "sockets.h"
@@ -29,6 +30,10 @@ static const struct {
     {"listeningSockets", listening_sockets}, /* NETLINK_SOCK_DIAG dump of IPv4 TCP listeners */
     {"tcpConnections", tcp_connections}, /* the same for connections, in any network namespace */
     {"destroyTcp", destroy_tcp},         /* SOCK_DESTROY by inet_diag_sockid, in any namespace */
+    {"bpfObjGet", bpf_obj_get},          /* bpf(BPF_OBJ_GET): a pinned map (secure mode) */
+    {"bpfMapUpdate", bpf_map_update},    /* bpf(BPF_MAP_UPDATE_ELEM) */
+    {"bpfMapDelete", bpf_map_delete},    /* bpf(BPF_MAP_DELETE_ELEM) */
+    {"bpfMapLookup", bpf_map_lookup},    /* bpf(BPF_MAP_LOOKUP_ELEM) */
 };
 
 /* The option numbers the router passes to setsockoptRaw/getsockoptInt, from the real headers. */
