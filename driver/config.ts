@@ -3,6 +3,11 @@
 import { parseCidr, type Cidr } from '../ipam/ipv4.js';
 import type { Scope } from './network-driver.js';
 
+/** required: refuse to start without kernel enforcement (at least the cgroup programs); auto: use
+ *  what the kernel offers, trusted mode if nothing; off: trusted mode, nothing loaded. */
+export type SecureMode = 'required' | 'auto' | 'off';
+export const SECURE_MODES: readonly SecureMode[] = ['required', 'auto', 'off'];
+
 export interface DaemonConfig {
   pluginSocket: string;
   stateDir: string;
@@ -21,6 +26,10 @@ export interface DaemonConfig {
   routerPort: number;
   /** Cluster secret for router-to-router messages; null = the one kept in the cluster state. */
   secret: Buffer | null;
+  secureMode: SecureMode;
+  /** cgroup v2 directory the daemon moves into and attaches secure mode's programs to; null = its
+   *  own cgroup (a new "slim" one below the root when it runs in the root cgroup). */
+  secureCgroup: string | null;
 }
 
 export interface DaemonFlags {
@@ -35,6 +44,8 @@ export interface DaemonFlags {
   defaultPoolSize?: string;
   runDir?: string;
   routerPort?: string;
+  secureMode?: string;
+  secureCgroup?: string;
 }
 
 export const DEFAULTS = {
@@ -48,6 +59,7 @@ export const DEFAULTS = {
   defaultPoolSize: '24',
   runDir: '/run/slim',
   routerPort: '4792',
+  secureMode: 'auto',
 } as const;
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'];
@@ -71,7 +83,13 @@ export function resolveConfig(flags: DaemonFlags, env: NodeJS.ProcessEnv = proce
   if (!Number.isInteger(routerPort) || routerPort < 0 || routerPort > 65535) throw new Error('router port must be a TCP port number (0 = any)');
   const secretText = env.SECRET || '';
   if (secretText && Buffer.byteLength(secretText) < 16) throw new Error('SECRET must be at least 16 bytes');
+  const secureMode = pick(flags.secureMode, 'SECURE_MODE', DEFAULTS.secureMode);
+  if (!(SECURE_MODES as readonly string[]).includes(secureMode)) throw new Error(`secure mode must be one of ${SECURE_MODES.join(', ')}, not ${JSON.stringify(secureMode)}`);
+  const secureCgroup = pick(flags.secureCgroup, 'SECURE_CGROUP', '') || null;
+  if (secureCgroup && !secureCgroup.startsWith('/')) throw new Error('secure cgroup must be an absolute path (a cgroup v2 directory)');
   return {
+    secureMode: secureMode as SecureMode,
+    secureCgroup,
     runDir: pick(flags.runDir, 'RUN_DIR', DEFAULTS.runDir),
     routerPort,
     secret: secretText ? Buffer.from(secretText) : null,

@@ -11,7 +11,7 @@ const BUILDS = [
   { from: join('native', 'shim', 'build', 'musl', 'libslimsocket.so'), to: join('musl', 'libslimsocket.so') },
 ];
 
-function appRoot(): string {
+export function appRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   while (!existsSync(join(dir, 'package.json'))) {
     const up = dirname(dir);
