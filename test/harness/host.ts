@@ -114,10 +114,12 @@ export class Host {
     writeFileSync(this.mountNs, '');
     writeFileSync(this.utsNs, '');
     // Own hostname: dockerd reports it as the node name, and swarm placement uses it.
+    // Own bpffs on /sys/fs/bpf: a Slim daemon of this host pins secure mode's programs there
+    // (/sys/fs/bpf/slim), apart from other hosts'; the pins go with the mount namespace.
     // /var/lib/slim and /run/slim: the host paths a managed Slim plugin mounts; per host, so that
     // plugins on different test hosts share no state (the mkdir leaves empty dirs on the machine).
     const setup =
-      'set -e; mkdir -p /run/docker/plugins /etc/docker /var/lib/slim /run/slim; mount --bind "$1" /run/docker/plugins; mount --bind "$2" /etc/docker; mount --bind "$4" /etc/resolv.conf; mount --bind "$5" /var/lib/slim; mount --bind "$6" /run/slim; hostname "$3"';
+      'set -e; mkdir -p /run/docker/plugins /etc/docker /var/lib/slim /run/slim; mount --bind "$1" /run/docker/plugins; mount --bind "$2" /etc/docker; mount --bind "$4" /etc/resolv.conf; mount --bind "$5" /var/lib/slim; mount --bind "$6" /run/slim; mount -t bpf bpf /sys/fs/bpf; hostname "$3"';
     await exec('unshare', [
       `--mount=${this.mountNs}`, `--uts=${this.utsNs}`, '--propagation', 'slave', '--', 'sh', '-c', setup, 'sh',
       this.pluginDir, this.etcDocker, this.name, join(this.dir, 'resolv.conf'), this.slimLibDir, this.slimRunDir,
