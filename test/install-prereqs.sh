@@ -11,6 +11,9 @@ APT_PACKAGES=(
   docker-registry                             # push/install of the managed plugin, offline
   musl-tools                                  # the shim's musl build (Alpine images)
   gnuplot-nox gcc                             # npm run bench: its chart (PNG, offline), bench/tools/*.c
+  clang llvm libbpf-dev bpftool               # secure mode: the BPF objects (CO-RE) and their loader
+  libelf-dev zlib1g-dev                       # ... linked statically (libbpf.a needs libelf.a, libz.a)
+  qemu-system-x86                             # VM tier: a Debian kernel with the BPF LSM under QEMU
 )
 
 missing=()
