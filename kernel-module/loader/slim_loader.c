@@ -317,7 +317,8 @@ static void load_lsm(const char *objects, const char *pin, struct names *all_map
 		if (!bpf_program__autoload(prog))
 			continue;
 		char final[PIN_PATH_MAX], tmp[PIN_PATH_MAX], tmpname[NAME_MAX];
-		snprintf(tmpname, sizeof tmpname, ".%s.new", bpf_program__name(prog));
+		/* bpffs refuses names with a dot (EPERM); "-" is in no program name. */
+		snprintf(tmpname, sizeof tmpname, "new-%s", bpf_program__name(prog));
 		if (!pin_path(final, sizeof final, pin, "lsm", bpf_program__name(prog)) ||
 		    !pin_path(tmp, sizeof tmp, pin, "lsm", tmpname))
 			return;
