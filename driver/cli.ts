@@ -20,6 +20,8 @@ program
   .option('--default-pool-size <len>', `prefix length of those pools (env DEFAULT_POOL_SIZE, default ${DEFAULTS.defaultPoolSize})`)
   .option('--run-dir <dir>', `router.sock and the shim builds, mounted by containers that opt in (env RUN_DIR, default ${DEFAULTS.runDir})`)
   .option('--router-port <port>', `underlay TCP port for other hosts' routers, 0 = any (env ROUTER_PORT, default ${DEFAULTS.routerPort}); the cluster secret comes from env SECRET or the cluster state`)
+  .option('--secure-mode <mode>', `kernel enforcement of host sockets: required (refuse to start without it), auto (what the kernel offers) or off (env SECURE_MODE, default ${DEFAULTS.secureMode})`)
+  .option('--secure-cgroup <dir>', 'cgroup v2 directory the daemon moves into and attaches secure mode\'s programs to (env SECURE_CGROUP, default: its own cgroup, or "slim" below the root)')
   .action(async (flags) => {
     await runDaemon(resolveConfig(flags));
   });

@@ -16,6 +16,7 @@ import { createPluginApp } from './plugin/server.js';
 import { claimSocketPath } from './plugin/socket.js';
 import { ClusterView } from './router/cluster-view.js';
 import { SlimRouter } from './router/router.js';
+import { secureStatus, startSecureMode } from './secure/secure-mode.js';
 import { openStore } from './store/open-store.js';
 import type { Store } from './store/store.js';
 
@@ -82,9 +83,11 @@ async function start(config: DaemonConfig, log: Logger) {
   const network = new NetworkDriver(store, dataplane, { scope: config.scope, hostId, defaultMtu: underlayMtu - VXLAN_OVERHEAD }, log, () => forwarder.schedule());
   const ipam = new IpamDriver(store, config.defaultPools, hostId, log);
   const hostAddr = advertiseAddr ?? '127.0.0.1';
+  // Before the router makes any host socket: they must be created in the daemon's cgroup.
+  const secure = await startSecureMode(config.secureMode, config.secureCgroup, log);
   const view = new ClusterView(store, log);
   const router = new SlimRouter(
-    { runDir: config.runDir, stateDir: config.stateDir, hostId, advertiseAddr: hostAddr, routerPort: config.routerPort, secret: config.secret ?? (await clusterSecret(store)) },
+    { runDir: config.runDir, stateDir: config.stateDir, hostId, advertiseAddr: hostAddr, routerPort: config.routerPort, secret: config.secret ?? (await clusterSecret(store)), secure: secure.maps },
     view,
     log,
   );
@@ -94,8 +97,9 @@ async function start(config: DaemonConfig, log: Logger) {
   forwarder.start();
   await view.start();
   const status = async () => ({
-    mode: 'trusted',
-    modeNote: 'no kernel enforcement: containers holding host sockets are trusted (secure mode is not built yet)',
+    mode: secure.mode,
+    modeNote: secure.note,
+    secure: secureStatus(secure),
     store: store.description,
     advertiseAddr,
     underlayMtu,
@@ -104,8 +108,8 @@ async function start(config: DaemonConfig, log: Logger) {
     router: { runDir: config.runDir, port: routerPort, ...router.status() },
     ...(await network.status()),
   });
-  log.info({ store: store.description, hostId, advertiseAddr, scope: config.scope, mode: 'trusted' }, 'ready');
-  log.warn('trusted mode: no kernel enforcement is active; any container given host sockets is trusted with them');
+  log.info({ store: store.description, hostId, advertiseAddr, scope: config.scope, mode: secure.mode }, 'ready');
+  if (secure.mode === 'trusted') log.warn(`trusted mode: ${secure.note}`);
   return { store, forwarder, router, routes: pluginRoutes(network, ipam, status) };
 }
 

@@ -15,6 +15,11 @@ interface Status {
   networks: NetworkRecord[];
   endpoints: EndpointRecord[];
   router: { runDir: string; port: number; shimConnections: number; replaced: number; fallback: number; refused: number; hostile: number; hiddenListeners: number };
+  secure?: {
+    setting: string; cgroup: string | null; pin: string | null; programs: string[];
+    lsm: { state: string; detail: string; programs: string[] } | null;
+    kernel?: Record<string, number | string | null>;
+  };
 }
 
 export async function printStatus(socketPath: string, json: boolean): Promise<void> {
@@ -32,6 +37,10 @@ export async function printStatus(socketPath: string, json: boolean): Promise<vo
   }
   const lines = [
     `mode:      ${s.mode} (${s.modeNote})`,
+    ...(s.secure?.cgroup
+      ? [`  secure-mode ${s.secure.setting}: ${s.secure.programs.length} cgroup programs on ${s.secure.cgroup}, pinned in ${s.secure.pin}; BPF LSM ${s.secure.lsm?.state ?? 'absent'}${s.secure.lsm?.detail ? ` (${s.secure.lsm.detail})` : ''}`,
+        ...(s.secure.kernel ? [`  refused: ${s.secure.kernel.connectDenied} connect, ${s.secure.kernel.bindDenied} bind, ${s.secure.kernel.setsockoptDenied} setsockopt, ${s.secure.kernel.lsmDenied} by the LSM; ${s.secure.kernel.listenMarked} foreign listeners neutralised (${s.secure.kernel.ingressDropped} packets dropped); addresses ${s.secure.kernel.addressesRewritten} rewritten, ${s.secure.kernel.addressesHidden} hidden`] : [])]
+      : []),
     `store:     ${s.store}`,
     `scope:     ${s.scope}`,
     `advertise: ${s.advertiseAddr ?? 'none'} (underlay MTU ${s.underlayMtu})`,

@@ -5,6 +5,7 @@ import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { closeFd, listeningSockets, listenSeqpacket, type SeqpacketConnection, type SeqpacketServer } from '../../native/router-addon/index.js';
+import type { SecureMaps } from '../secure/maps.js';
 import { identifyCaller, type Caller } from './callers.js';
 import type { ClusterView } from './cluster-view.js';
 import { ConnectionTable } from './connection-table.js';
@@ -25,6 +26,9 @@ export interface RouterConfig {
   /** Underlay TCP port for other routers; 0 = any free port (it is published in the host record). */
   routerPort: number;
   secret: Buffer;
+  /** Secure mode's maps: every host socket handed out is recorded for the kernel. Null or absent
+   *  in trusted mode. */
+  secure?: SecureMaps | null;
 }
 
 const SWEEP_MS = 2_000;
@@ -59,6 +63,7 @@ export class SlimRouter {
     const lookup = new ListenerLookup(config.hostId, this.listeners, this.pool);
     view.onRefresh(() => lookup.clear());
     this.ctx = { hostId: config.hostId, advertiseAddr: config.advertiseAddr, view, listeners: this.listeners, lookup, connections: this.connections, pool: this.pool };
+    if (config.secure) this.ctx.secure = config.secure;
   }
 
   /** Installs the shim, opens the router port and router.sock. Returns the router port. */

@@ -2,6 +2,7 @@
 // buffer and at most one fd, which the caller sends and then closes. Who the caller is comes
 // from the kernel (Caller); the request only says what it wants.
 import { closeFd, socketCookie } from '../../native/router-addon/index.js';
+import type { SecureMaps } from '../secure/maps.js';
 import type { Caller } from './callers.js';
 import type { ClusterView, EndpointView } from './cluster-view.js';
 import type { ConnectionTable } from './connection-table.js';
@@ -19,6 +20,7 @@ const ECONNABORTED = -103;
 /** How long accept() may wait for the client router's announcement (normally already there). */
 const PEER_WAIT_MS = 500;
 const SOMAXCONN = 4096;
+const NO_ADDR: Addr = { ip: '0.0.0.0', port: 0 };
 
 export interface Reply {
   message: Buffer;
@@ -39,6 +41,8 @@ export interface RequestContext {
   lookup: ListenerLookup;
   connections: ConnectionTable;
   pool: RouterChannelPool;
+  /** Secure mode: every host socket handed out is recorded for the kernel; absent in trusted mode. */
+  secure?: SecureMaps;
 }
 
 export async function handleRequest(ctx: RequestContext, caller: Caller | null, req: ShimRequest): Promise<Reply> {
@@ -93,7 +97,9 @@ async function connect(ctx: RequestContext, caller: Caller | null, req: Extract<
   // Sent as the SYN leaves: the far router has it before the server's accept() asks.
   if (owner.id === ctx.hostId) ctx.connections.announce(started.local, { clientOverlay, dst: req.dst, from: ctx.hostId });
   else ctx.pool.announce(owner.addr, owner.routerPort ?? 0, { clientHost: started.local, clientOverlay, dst: req.dst });
-  ctx.connections.remember(socketCookie(started.fd), { local: clientOverlay, peer: req.dst });
+  const cookie = socketCookie(started.fd);
+  ctx.connections.remember(cookie, { local: clientOverlay, peer: req.dst });
+  ctx.secure?.handedOut(cookie, { hostLocal: started.local, hostPeer: { ip: owner.addr, port: hostPort }, overlayLocal: clientOverlay, overlayPeer: req.dst });
   return { message: connectReply(req.seq, STATUS_OK, clientOverlay, req.dst), fd: started.fd, outcome: 'replaced' };
 }
 
@@ -123,7 +129,9 @@ async function listen(ctx: RequestContext, caller: Caller | null, req: Extract<S
     if (errno === null) throw err;
     return { message: listenReply(req.seq, errno), outcome: 'error' };
   }
-  ctx.listeners.add({ overlay, hostPort: opened.port, cookie: socketCookie(opened.fd), netns: caller.netns, reuseport });
+  const cookie = socketCookie(opened.fd);
+  ctx.listeners.add({ overlay, hostPort: opened.port, cookie, netns: caller.netns, reuseport });
+  ctx.secure?.handedOut(cookie, { hostLocal: { ip: ctx.advertiseAddr, port: opened.port }, hostPeer: NO_ADDR, overlayLocal: req.bound, overlayPeer: NO_ADDR });
   return { message: listenReply(req.seq, STATUS_OK, { ip: ctx.advertiseAddr, port: opened.port }), fd: opened.fd, outcome: 'answered', listenerAdded: true };
 }
 
@@ -133,12 +141,19 @@ async function peer(ctx: RequestContext, caller: Caller | null, req: Extract<Shi
   // Only a listener of the caller's own may ask, and only then is it worth waiting.
   const mine = callerEndpoints(ctx, caller);
   if (!mine.some((e) => req.listen.ip === '0.0.0.0' || e.ip === req.listen.ip)) return refuse;
-  const a = await ctx.connections.claim(req.hostPeer, PEER_WAIT_MS);
+  // In secure mode the kernel hides host addresses from the shim: which connection this is comes
+  // from the kernel's own record of what the hidden listener accepted (by cookie).
+  const kernel = ctx.secure?.acceptedConnection(req.cookie);
+  if (kernel && kernel.local.ip !== ctx.advertiseAddr) return refuse;
+  const hostPeer = kernel?.peer ?? req.hostPeer;
+  const a = await ctx.connections.claim(hostPeer, PEER_WAIT_MS);
   // Meant for this listener, in this namespace? A stale cached port can send a client elsewhere.
   if (!a || a.dst.port !== req.listen.port || (req.listen.ip !== '0.0.0.0' && req.listen.ip !== a.dst.ip) || !mine.some((e) => e.ip === a.dst.ip)) {
     return refuse;
   }
   ctx.connections.remember(req.cookie, { local: a.dst, peer: a.clientOverlay });
+  // The kernel rewrites only for a socket with exactly these host addresses.
+  ctx.secure?.handedOut(req.cookie, { hostLocal: kernel?.local ?? { ip: ctx.advertiseAddr, port: 0 }, hostPeer, overlayLocal: a.dst, overlayPeer: a.clientOverlay });
   return { message: peerReply(req.seq, STATUS_OK, a.dst, a.clientOverlay), outcome: 'answered' };
 }
 

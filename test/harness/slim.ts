@@ -1,10 +1,13 @@
 // A real Slim daemon inside a test host's network namespace, serving that host's dockerd.
-import { existsSync, promises as fs } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ChildProcess } from 'node:child_process';
 import { waitGone } from './exec.js';
 import { callPlugin } from '../../driver/plugin/client.js';
+import { CGROUP2_FALLBACK_MOUNT } from '../../driver/secure/cgroup.js';
+import { cgroup2Mount, readMounts } from '../../driver/secure/mountinfo.js';
 import type { EndpointRecord, NetworkRecord, SlimState } from '../../driver/store/state.js';
 import type { Host } from './world.js';
 
@@ -13,6 +16,15 @@ export const SLIM_CLI = path.join(REPO_ROOT, 'dist/driver/cli.js');
 
 export interface SlimStatus {
   mode: string;
+  modeNote: string;
+  secure?: {
+    setting: string;
+    cgroup: string | null;
+    pin: string | null;
+    programs: string[];
+    lsm: { state: string; detail: string; programs: string[] } | null;
+    kernel?: Record<string, number>;
+  };
   store: string;
   scope: string;
   advertiseAddr: string | null;
@@ -39,6 +51,21 @@ export class SlimDaemon {
     return path.join(this.host.dir, 'slim-state');
   }
 
+  /** The daemon's own cgroup v2 (--secure-cgroup), where secure mode's programs attach: named for
+   *  the run like the hosts' cgroups, so teardown and the leftover checks find it. */
+  get cgroup(): string {
+    let m = cgroup2Mount(readMounts());
+    if (!m) {
+      // What the daemon would do itself (in its host's mount namespace), done here in ours, so
+      // that teardown and the leftover checks see the same hierarchy at the same path.
+      mkdirSync(CGROUP2_FALLBACK_MOUNT, { recursive: true });
+      execFileSync('mount', ['-t', 'cgroup2', 'cgroup2', CGROUP2_FALLBACK_MOUNT]);
+      m = cgroup2Mount(readMounts());
+      if (!m) throw new Error(`cgroup v2 is not mounted and mounting it on ${CGROUP2_FALLBACK_MOUNT} did not work`);
+    }
+    return path.join(m.mountPoint, `${this.host.cgroupParent}-slimd`);
+  }
+
   get pid(): number | undefined {
     return this.proc?.pid;
   }
@@ -48,7 +75,7 @@ export class SlimDaemon {
     const log = path.join(this.host.dir, `slim-${++this.starts}.log`);
     this.proc = this.host.spawnInHost(
       ['node', SLIM_CLI, 'daemon', '--plugin-socket', this.socket, '--state-dir', this.stateDir,
-        '--advertise-addr', this.host.addr, '--log-level', 'debug', ...this.extraArgs],
+        '--advertise-addr', this.host.addr, '--log-level', 'debug', '--secure-cgroup', this.cgroup, ...this.extraArgs],
       log,
     );
     const deadline = Date.now() + 15_000;
