@@ -22,7 +22,12 @@ const NATIVE_FILES = [
   'native/router-addon/build/Release/slim_router_addon.node',
   'native/shim/build/glibc/libslimsocket.so',
   'native/shim/build/musl/libslimsocket.so',
+  // Secure mode: the loader (static) and the objects it loads from its own directory.
+  'kernel-module/build/slim-loader',
+  'kernel-module/build/slim_cgroup.bpf.o',
 ];
+/** Shipped when built (kernel-module/lsm/ exists): the BPF LSM half of secure mode. */
+const OPTIONAL_NATIVE_FILES = ['kernel-module/build/slim_lsm.bpf.o'];
 
 export function copyApp(repoRoot: string, appDir: string): { packages: number } {
   const dist = join(repoRoot, 'dist');
@@ -32,8 +37,9 @@ export function copyApp(repoRoot: string, appDir: string): { packages: number } 
   cpSync(join(repoRoot, 'package.json'), join(appDir, 'package.json'));
   // Native parts at the same paths as in the checkout: the router's addon (found from the app
   // root) and the shim builds the router installs into the run directory.
-  for (const file of NATIVE_FILES) {
+  for (const file of [...NATIVE_FILES, ...OPTIONAL_NATIVE_FILES]) {
     const src = join(repoRoot, file);
+    if (!existsSync(src) && OPTIONAL_NATIVE_FILES.includes(file)) continue;
     if (!existsSync(src)) throw new Error(`${src} is missing: run "npm run build" first`);
     mkdirSync(dirname(join(appDir, file)), { recursive: true });
     cpSync(src, join(appDir, file));

@@ -34,6 +34,12 @@ export const ENV: EnvSetting[] = [
   { name: 'DEFAULT_POOL_SIZE', description: `prefix length of those pools ("" = ${DEFAULTS.defaultPoolSize})`, settable: ['value'], value: '' },
   { name: 'ROUTER_PORT', description: `underlay TCP port of the router ("" = ${DEFAULTS.routerPort}, 0 = any)`, settable: ['value'], value: '' },
   { name: 'SECRET', description: 'cluster secret (16+ bytes) for router-to-router messages ("" = one kept in the cluster state)', settable: ['value'], value: '' },
+  {
+    name: 'SECURE_MODE',
+    description: 'kernel enforcement of host sockets: required, auto or off ("" = auto: what the kernel offers)',
+    settable: ['value'],
+    value: '',
+  },
   { name: 'HOST_TTL', description: `seconds a dead host's endpoints stay in etcd ("" = ${DEFAULTS.hostTtl})`, settable: ['value'], value: '' },
   // Fixed by the package layout, hence not settable.
   { name: 'PLUGIN_SOCKET', description: 'where Docker looks for the plugin socket', settable: [], value: `/run/docker/plugins/${SOCKET_NAME}` },
@@ -41,9 +47,15 @@ export const ENV: EnvSetting[] = [
   { name: 'RUN_DIR', description: 'router.sock and the shim, on the host\'s /run/slim (containers mount it)', settable: [], value: RUN_DIR },
 ];
 
-function hostDir(name: string, dir: string, description: string) {
-  return { name, description, source: dir, destination: dir, type: 'bind', options: ['rbind', 'rw'], settable: [] as string[] };
+function hostDir(name: string, dir: string, description: string, destination = dir) {
+  return { name, description, source: dir, destination, type: 'bind', options: ['rbind', 'rw'], settable: [] as string[] };
 }
+
+/** Secure mode: the host's bpffs (the programs stay pinned while the plugin restarts) and its
+ *  cgroup hierarchies (the loader attaches to the plugin's own cgroup v2, which only the host's
+ *  view shows). */
+export const BPF_DIR = '/sys/fs/bpf';
+export const HOST_CGROUP = { source: '/sys/fs/cgroup', destination: '/host/sys/fs/cgroup' };
 
 export function pluginConfig() {
   return {
@@ -58,7 +70,9 @@ export function pluginConfig() {
     pidhost: true,
     ipchost: false,
     linux: {
-      // NET_ADMIN: links, addresses, iptables. SYS_ADMIN: entering other network namespaces.
+      // NET_ADMIN: links, addresses, iptables. SYS_ADMIN: entering other network namespaces, and
+      // secure mode (bpf(2) for cgroup and LSM programs, mounting bpffs; CAP_BPF/CAP_PERFMON are
+      // unknown to older engines, and SYS_ADMIN covers them).
       // SYS_PTRACE: reading /proc/PID/ns/net of callers running as another user (nginx's nobody).
       // Docker's default set (NET_RAW among others) comes on top.
       capabilities: ['CAP_NET_ADMIN', 'CAP_SYS_ADMIN', 'CAP_SYS_PTRACE'],
@@ -70,6 +84,8 @@ export function pluginConfig() {
       hostDir('state', STATE_DIR, 'Slim\'s state (embedded store, host identity)'),
       // Containers that use the shim mount this same host directory to reach the router's socket.
       hostDir('run', RUN_DIR, 'sockets shared with containers (router, shim)'),
+      hostDir('bpf', BPF_DIR, 'secure mode: the host\'s bpffs, where its BPF programs are pinned (/sys/fs/bpf/slim)'),
+      hostDir('cgroup', HOST_CGROUP.source, 'secure mode: the host\'s cgroups (the programs attach to the plugin\'s own cgroup v2)', HOST_CGROUP.destination),
     ],
     env: ENV,
     args: { name: 'args', description: 'extra arguments to slim daemon', settable: [] as string[], value: [] as string[] },

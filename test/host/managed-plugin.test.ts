@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { exec, SYSTEM_PATH } from '../harness/exec.js';
 import { loadImages } from '../harness/images.js';
 import { INSECURE_REGISTRY_ARGS, startRegistry, type Registry } from '../harness/registry.js';
-import { SLIM_CLI } from '../harness/slim.js';
+import { REPO_ROOT, SLIM_CLI } from '../harness/slim.js';
+import { cgroup2Mount, readMounts } from '../../driver/secure/mountinfo.js';
 import { World, type Host } from '../harness/world.js';
 import { echoOver, removeAllContainers, runDetached, slimLinks } from './docker-helpers.js';
 
@@ -89,10 +90,10 @@ test.serial('plugin build creates the plugin in the engine at DOCKER_HOST, witho
   t.deepEqual(p.Config.Entrypoint.slice(-2), ['/opt/slim/dist/driver/cli.js', 'daemon']);
   t.deepEqual(
     p.Config.Mounts.map((m) => `${m.Source}:${m.Destination}`),
-    ['/var/lib/slim:/var/lib/slim', '/run/slim:/run/slim'],
+    ['/var/lib/slim:/var/lib/slim', '/run/slim:/run/slim', '/sys/fs/bpf:/sys/fs/bpf', '/sys/fs/cgroup:/host/sys/fs/cgroup'],
   );
   const settable = p.Config.Env.filter((e) => e.Settable?.includes('value')).map((e) => e.Name);
-  t.true(['STORE', 'ADVERTISE_ADDR', 'LOG_LEVEL', 'SCOPE'].every((n) => settable.includes(n)), settable.join());
+  t.true(['STORE', 'ADVERTISE_ADDR', 'LOG_LEVEL', 'SCOPE', 'SECURE_MODE'].every((n) => settable.includes(n)), settable.join());
   t.false(settable.includes('PLUGIN_SOCKET') || settable.includes('STATE_DIR'));
   t.true(p.Settings.Env.includes('SCOPE=global'), 'a managed plugin is for swarm unless told otherwise');
 });
@@ -147,6 +148,13 @@ test.serial('installed with SCOPE=local, containers on a Slim network exchange T
   t.true(existsSync(join(h2.slimLibDir, 'state.json')));
   t.regex(readFileSync(join(h2.slimLibDir, 'state.json'), 'utf8'), /10\.61\.0\.0\/24/);
   t.deepEqual(readdirSync(h1.slimLibDir), [], 'h1 runs no plugin and has no Slim state');
+  // Secure mode: the plugin shipped the loader and its objects, attached them to its own cgroup
+  // and pinned them in the host's bpffs (this kernel has no BPF LSM: cgroup programs only).
+  t.regex(readFileSync(h2.dockerdLog, 'utf8'), /\\"mode\\":\\"secure-partial\\".*\\"msg\\":\\"ready\\"/, 'the plugin logged secure-partial');
+  const { Id: id } = await inspectPlugin(h2, DRIVER);
+  t.is((await h2.run(['ls', '/sys/fs/bpf/slim/links'])).stdout.split('\n').filter(Boolean).length, 11, 'cgroup programs pinned on the host');
+  const attached = await exec('bpftool', ['cgroup', 'show', join(cgroup2Mount(readMounts())!.mountPoint, id)]);
+  t.regex(attached.stdout, /slim_connect4/, 'attached to the plugin\'s own cgroup v2');
 });
 
 test.serial('disable and enable keep the network; plugin set works while disabled', async (t) => {
@@ -186,6 +194,11 @@ test.serial('removing containers, network and plugin leaves nothing Slim made in
     .filter((pid) => cmdline(pid).includes('cli.js'));
   t.deepEqual(daemons, [], 'no plugin process left');
   t.deepEqual(pluginCgroups(id), [], 'the plugin\'s cgroup is gone');
+  // Secure mode's pins outlive the plugin on purpose (containers may still hold host sockets);
+  // the loader's unload removes them.
+  const loader = join(REPO_ROOT, 'kernel-module/build/slim-loader');
+  t.regex((await h2.run([loader, 'unload'])).stdout, /"removed":1[0-9]/);
+  t.is((await h2.run(['ls', '/sys/fs/bpf/slim'], { allowFail: true })).code, 2, 'no pins left');
 });
 
 function cmdline(pid: string): string {
