@@ -932,7 +932,7 @@ async function main(): Promise<void> {
       ...opts.modes.map((k) => {
         const s = setups.get(k);
         if (k in skipped) return `- **${k}**: SKIPPED — ${skipped[k]}`;
-        return s ? `- **${k}**: ${s.mode.title}; client route (inside the container) via ${s.dev}, MTU ${s.mtu}, TCP MSS ${mss[k] ?? '?'}` : `- **${k}**: not measured`;
+        return s ? `- **${k}**: ${s.mode.title}; client route (inside the container) via ${s.dev}, MTU ${s.mtu}${mss[k] ? `, TCP MSS ${mss[k]}` : ''}` : `- **${k}**: not measured`;
       }),
       '',
       `Tests: ${tests.join('; ')}.`,
