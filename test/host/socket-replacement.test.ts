@@ -159,6 +159,10 @@ test.serial('routers down: live connections keep flowing, new ones use the overl
     await h.docker(['plugin', 'disable', '-f', swarm.plugin]);
     await h.docker(['plugin', 'enable', swarm.plugin]);
   }
+  // The first connection after the restarts: both shims still hold channels to the dead
+  // routers and must find the new ones without costing this connection.
+  const first = await m.docker(['exec', 'cli', 'sh', '-c', `echo first | socat -t2 - TCP:${server}:7000`]);
+  t.is(first.stdout.trim(), 'first', 'the first connection after the routers came back');
   const after = await waitFor('replacement to resume', async () => {
     const x = await transfer(t, 'cli', 20_000_000);
     return x.received === 20_000_000 && x.vxlan < 2_000_000 ? x : undefined;

@@ -201,7 +201,12 @@ int slim_router_call(void *req, size_t req_size, uint16_t req_type, void *reply,
 
 	if (atomic_load(&chan_fd) >= 0 && chan_pid != getpid())
 		close_channel_locked(); /* the parent's channel, inherited by fork */
-	if (atomic_load(&chan_fd) < 0 && open_channel_locked() != 0)
+	/* A channel kept from earlier calls may have a router behind it that has since restarted:
+	 * the first send then fails (EPIPE) or the reply is an EOF. That is not an answer: open a
+	 * new channel and ask once more, or a restarted router would cost the app one accept()ed
+	 * connection or one replacement. */
+	bool reused = atomic_load(&chan_fd) >= 0;
+	if (!reused && open_channel_locked() != 0)
 		goto out;
 	int fd = atomic_load(&chan_fd);
 
@@ -209,12 +214,20 @@ int slim_router_call(void *req, size_t req_size, uint16_t req_type, void *reply,
 	h->magic = SLIM_WIRE_MAGIC;
 	h->version = SLIM_WIRE_VERSION;
 	h->type = req_type;
-	h->seq = ++chan_seq;
 	h->size = (uint32_t)req_size;
+resend:
+	h->seq = ++chan_seq;
 	ssize_t n = send(fd, req, req_size, MSG_NOSIGNAL);
 	if (n != (ssize_t)req_size) {
-		SLIM_DEBUG("router send: %s", n < 0 ? strerror(errno) : "short");
+		int e = errno;
+		SLIM_DEBUG("router send: %s", n < 0 ? strerror(e) : "short");
 		close_channel_locked();
+		if (reused && n < 0 && (e == EPIPE || e == ECONNRESET || e == ENOTCONN) &&
+		    open_channel_locked() == 0) {
+			reused = false;
+			fd = atomic_load(&chan_fd);
+			goto resend;
+		}
 		goto out;
 	}
 
@@ -227,6 +240,14 @@ int slim_router_call(void *req, size_t req_size, uint16_t req_type, void *reply,
 	int nfds = 0;
 	bool bad = false;
 	n = recv_reply(fd, buf.b, sizeof(buf.b), fds, &nfds, &bad);
+	if (n == 0 && nfds == 0 && reused) { /* EOF: the router went away since the last call */
+		close_channel_locked();
+		if (open_channel_locked() != 0)
+			goto out;
+		reused = false;
+		fd = atomic_load(&chan_fd);
+		goto resend;
+	}
 	if (n < 0 || (size_t)n != reply_size || bad || buf.h.magic != SLIM_WIRE_MAGIC ||
 	    buf.h.version != SLIM_WIRE_VERSION || buf.h.type != reply_type ||
 	    buf.h.size != reply_size || buf.h.seq != chan_seq) {
