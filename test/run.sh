@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `npm test`: builds, runs the unit tests, then the host tier (as root: network-namespace hosts
-# with their own dockerd), one file at a time, then checks nothing was left behind.
+# with their own dockerd), one file at a time, then the VM tier (QEMU), then checks nothing was
+# left behind.
 # Ends with one line "N passed, N failed" summed over every ava run.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -37,6 +38,19 @@ else
   # Images are built once per run (and cached across runs), before any test's timeout starts.
   npx tsx test/harness/build-images.ts || failed=$((failed + 1))
   run_ava --serial --concurrency 1 test/host
+fi
+
+# VM tier: secure mode's BPF LSM, in QEMU on a Debian kernel that runs it (this one may not).
+# Runs as root or not (QEMU with TCG needs no privileges). prepare.ts fetches the kernel (cached) first; exit 3 = this machine cannot run
+# the tier (no QEMU, no kernel package): skipped, never counted as passed.
+vm_ready=$(npx tsx test/vm/prepare.ts)
+case $? in
+  0) echo "$vm_ready"; run_ava test/vm ;;
+  3) echo "SKIPPED: VM tier ($vm_ready)" ;;
+  *) echo "$vm_ready"; failed=$((failed + 1)) ;;
+esac
+
+if [ "$(id -u)" -eq 0 ]; then
   run_ava test/final
 fi
 
