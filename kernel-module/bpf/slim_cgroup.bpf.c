@@ -252,7 +252,9 @@ int slim_sockops(struct bpf_sock_ops *ctx)
 			if (bpf_get_netns_cookie(ctx) != slim_caller_netns_cookie()) {
 				struct slim_foreign_listener who = {
 					.caller_netns_cookie = slim_caller_netns_cookie(),
-					.pid = bpf_get_current_pid_tgid() >> 32,
+					/* not bpf_get_current_pid_tgid(): sock_ops may not call it
+					 * before 6.3 (Debian 12's 6.1 rejects the whole object) */
+					.pid = bpf_get_current_task_btf()->tgid,
 				};
 				cookie = bpf_get_socket_cookie(ctx);
 				bpf_map_update_elem(&foreign_listeners, &cookie, &who, BPF_ANY);
