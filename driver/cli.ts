@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import { DEFAULTS, resolveConfig } from './config.js';
 import { runDaemon } from './daemon.js';
+import { addPolicyCommands } from './policy/cli.js';
 import { printStatus } from './status-command.js';
 
 const program = new Command('slim').description('Slim: a Docker network plugin whose container TCP runs on host sockets');
@@ -46,6 +47,8 @@ program
     const { buildPlugin } = await import('./plugin-package/build.js');
     await buildPlugin(name, { force: opts.force ?? false });
   });
+
+addPolicyCommands(program);
 
 program.parseAsync().catch((err: Error) => {
   process.stderr.write(`slim: ${err.message}\n`);

@@ -12,6 +12,7 @@ import { loadHostId } from './host-identity.js';
 import { NetworkDriver } from './network-driver.js';
 import { Forwarder } from './overlay/forwarder.js';
 import { pluginRoutes, type Handler } from './plugin/routes.js';
+import { ConnectionPolicy } from './policy/policy.js';
 import { createPluginApp } from './plugin/server.js';
 import { claimSocketPath } from './plugin/socket.js';
 import { ClusterView } from './router/cluster-view.js';
@@ -86,16 +87,19 @@ async function start(config: DaemonConfig, log: Logger) {
   // Before the router makes any host socket: they must be created in the daemon's cgroup.
   const secure = await startSecureMode(config.secureMode, config.secureCgroup, log);
   const view = new ClusterView(store, log);
+  const policy = new ConnectionPolicy(store, view, hostId, log);
   const router = new SlimRouter(
     { runDir: config.runDir, stateDir: config.stateDir, hostId, advertiseAddr: hostAddr, routerPort: config.routerPort, secret: config.secret ?? (await clusterSecret(store)), secure: secure.maps },
     view,
     log,
+    policy.gate,
   );
   const routerPort = await router.start();
   await store.registerHost({ id: hostId, hostname: os.hostname(), addr: hostAddr, routerPort });
   await network.reconcile();
   forwarder.start();
   await view.start();
+  policy.start();
   const status = async () => ({
     mode: secure.mode,
     modeNote: secure.note,
@@ -106,11 +110,12 @@ async function start(config: DaemonConfig, log: Logger) {
     pid: process.pid,
     hosts: await store.liveHosts().catch((err: Error) => err.message),
     router: { runDir: config.runDir, port: routerPort, ...router.status() },
+    policy: await policy.status(),
     ...(await network.status()),
   });
   log.info({ store: store.description, hostId, advertiseAddr, scope: config.scope, mode: secure.mode }, 'ready');
   if (secure.mode === 'trusted') log.warn(`trusted mode: ${secure.note}`);
-  return { store, forwarder, router, routes: pluginRoutes(network, ipam, status) };
+  return { store, forwarder, router, routes: { ...pluginRoutes(network, ipam, status), ...policy.routes() } };
 }
 
 /** The secret routers authenticate each other with when none is configured: made once, kept in

@@ -20,6 +20,10 @@ interface Status {
     lsm: { state: string; detail: string; programs: string[] } | null;
     kernel?: Record<string, number | string | null>;
   };
+  policy?: {
+    rules: number; default: string; refusedConnects: number; revokedReplaced: number; revokedOverlay: number; firewallRules: number;
+    firewallError: string | null; unresolvedEndpoints: number;
+  };
 }
 
 export async function printStatus(socketPath: string, json: boolean): Promise<void> {
@@ -49,6 +53,10 @@ export async function printStatus(socketPath: string, json: boolean): Promise<vo
       ? [`hosts:     unknown (${s.hosts})`]
       : [`hosts:     ${s.hosts.length} live`, ...s.hosts.map((h) => `  ${h.id}  ${h.hostname}  ${h.addr}${h.id === s.hostId ? '  (this host)' : ''}`)]),
     `router:    ${s.router.runDir}/router.sock, port ${s.router.port}: ${s.router.replaced} replaced, ${s.router.fallback} fallback, ${s.router.refused} refused, ${s.router.hostile} hostile; ${s.router.hiddenListeners} hidden listeners`,
+    ...(s.policy
+      ? [`policy:    ${s.policy.rules} rules (default ${s.policy.default}); ${s.policy.refusedConnects} connects refused, ${s.policy.revokedReplaced} replaced and ${s.policy.revokedOverlay} overlay connections revoked; ${s.policy.firewallRules} firewall rules; ${s.policy.unresolvedEndpoints} endpoints not resolved yet`,
+        ...(s.policy.firewallError ? [`  firewall: ${s.policy.firewallError}`] : [])]
+      : []),
     `networks:  ${s.networks.length}`,
     ...s.networks.map((n) => `  ${n.id.slice(0, 12)}  ${n.subnet}  vni ${n.vni}  mtu ${n.mtu}  ${n.bridge}${n.internal ? '  internal' : ''}`),
     `endpoints: ${s.endpoints.length}`,

@@ -1,8 +1,10 @@
 import { execFile } from 'node:child_process';
+import { bridgeRulePosition } from '../policy/firewall.js';
 
 // With bridge netfilter on (dockerd turns it on, and sets FORWARD's policy to DROP), frames
 // switched between two ports of a Slim bridge traverse iptables' FORWARD chain. Each Slim bridge
 // therefore gets one ACCEPT rule for traffic that stays on it; nothing is routed between bridges.
+// The connection policy's chain (policy/firewall.ts) is jumped to above these rules.
 
 const COMMENT = 'slim: traffic within one Slim network';
 
@@ -18,7 +20,9 @@ function rule(bridge: string): string[] {
 
 export async function allowWithinBridge(bridge: string): Promise<void> {
   if ((await iptables(['-C', ...rule(bridge)])).ok) return;
-  const added = await iptables(['-I', ...rule(bridge)]);
+  // Below the connection policy's jump when there is one: policy decides before this ACCEPT.
+  const [chain, ...rest] = rule(bridge);
+  const added = await iptables(['-I', chain!, String(await bridgeRulePosition()), ...rest]);
   if (!added.ok) throw new Error(`iptables: cannot allow forwarding on ${bridge}: ${added.stderr}`);
 }
 

@@ -9,6 +9,8 @@ export const SOCKET_NAME = 'slim.sock';
 /** Host directories bind-mounted at the same path; they must exist on the host before enable. */
 export const STATE_DIR = '/var/lib/slim';
 export const RUN_DIR = '/run/slim';
+/** dockerd's API socket, settable for engines that listen elsewhere (`docker-socket.source=PATH`). */
+export const DOCKER_SOCKET = { name: 'docker-socket', source: '/var/run/docker.sock', destination: '/run/docker.sock' };
 
 export interface EnvSetting {
   name: string;
@@ -86,6 +88,15 @@ export function pluginConfig() {
       hostDir('run', RUN_DIR, 'sockets shared with containers (router, shim)'),
       hostDir('bpf', BPF_DIR, 'secure mode: the host\'s bpffs, where its BPF programs are pinned (/sys/fs/bpf/slim)'),
       hostDir('cgroup', HOST_CGROUP.source, 'secure mode: the host\'s cgroups (the programs attach to the plugin\'s own cgroup v2)', HOST_CGROUP.destination),
+      // Who holds each endpoint (name, service, labels: what policy rules name) is asked of dockerd,
+      // in the background, never from a plugin request (driver/policy/identity.ts).
+      {
+        ...DOCKER_SOCKET,
+        description: 'dockerd\'s API socket: container names, services and labels for connection policy',
+        type: 'bind',
+        options: ['rbind', 'rw'],
+        settable: ['source'],
+      },
     ],
     env: ENV,
     args: { name: 'args', description: 'extra arguments to slim daemon', settable: [] as string[], value: [] as string[] },

@@ -1,6 +1,6 @@
 // Assembles the plugin's rootfs from this machine, pulling no image: the host's node binary, the
-// tools the daemon runs (ip, bridge, iptables with its extension modules, nsenter; mount for cgroup
-// v2 where the host has none mounted), every library
+// tools the daemon runs (ip, bridge, iptables and iptables-restore with the extension modules,
+// nsenter; mount for cgroup v2 where the host has none mounted), every library
 // they load, the built app, and the few directories and /etc files Docker and the daemon expect.
 import { chmodSync, copyFileSync, lstatSync, mkdirSync, realpathSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
@@ -8,7 +8,7 @@ import { copyApp } from './app-files.js';
 import { findCommand, mirrorHostDir, mirrorHostPath, sharedLibraries } from './host-files.js';
 import { APP_DIR, NODE_BIN, RUN_DIR, STATE_DIR } from './plugin-config.js';
 
-const TOOLS = ['ip', 'bridge', 'iptables', 'nsenter', 'mount'];
+const TOOLS = ['ip', 'bridge', 'iptables', 'iptables-restore', 'nsenter', 'mount'];
 
 // /run/docker/plugins: Docker mounts the plugin's socket directory there. /proc, /sys and /dev
 // are mount points runc fills. /tmp is world-writable and sticky, as everywhere.

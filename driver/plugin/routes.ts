@@ -8,7 +8,7 @@ import * as P from './protocol.js';
 
 export type Handler = (body: unknown) => Promise<object>;
 
-function method<S extends z.ZodType>(schema: S, handle: (req: z.infer<S>) => object | Promise<object>): Handler {
+export function method<S extends z.ZodType>(schema: S, handle: (req: z.infer<S>) => object | Promise<object>): Handler {
   return async (body) => {
     const parsed = schema.safeParse(body);
     if (!parsed.success) throw new PluginError(`invalid request: ${describe(parsed.error)}`);

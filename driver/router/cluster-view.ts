@@ -3,7 +3,8 @@
 // cannot be read the last picture stays: existing knowledge keeps serving.
 import type { Logger } from 'pino';
 import { CoalescedRun } from '../coalesced-run.js';
-import type { EndpointRecord, HostRecord } from '../store/state.js';
+import type { PolicyRule } from '../policy/model.js';
+import type { ContainerIdentity, EndpointRecord, HostRecord } from '../store/state.js';
 import type { Store } from '../store/store.js';
 
 const REFRESH_MS = 5_000;
@@ -15,11 +16,19 @@ export interface EndpointView {
   ip: string;
   /** The endpoint asked never to get host sockets (it must stay live-migratable). */
   liveMigration: boolean;
+  /** Who holds it, once dockerd has been asked (policy matches on it). */
+  container?: ContainerIdentity;
+  /** Its container's main process while joined to the sandbox it was resolved for. */
+  pid?: number;
 }
 
 export class ClusterView {
   private byIp = new Map<string, EndpointView[]>();
   private hosts = new Map<string, HostRecord>();
+  private byId = new Map<string, EndpointView>();
+  private networkNames = new Map<string, string>();
+  /** The connection policy, in evaluation order. */
+  policies: PolicyRule[] = [];
   private readonly run = new CoalescedRun(() => this.refresh());
   private timer: NodeJS.Timeout | null = null;
   private readonly listeners: (() => void)[] = [];
@@ -52,6 +61,19 @@ export class ClusterView {
     return this.byIp.get(ip) ?? [];
   }
 
+  endpoint(id: string): EndpointView | undefined {
+    return this.byId.get(id);
+  }
+
+  allEndpoints(): IterableIterator<EndpointView> {
+    return this.byId.values();
+  }
+
+  /** Docker's name for a network, once learnt. */
+  networkName(id: string): string | undefined {
+    return this.networkNames.get(id);
+  }
+
   host(id: string): HostRecord | undefined {
     return this.hosts.get(id);
   }
@@ -70,6 +92,9 @@ export class ClusterView {
         byIp.set(view.ip, [...(byIp.get(view.ip) ?? []), view]);
       }
       this.byIp = byIp;
+      this.byId = new Map([...byIp.values()].flat().map((v) => [v.id, v]));
+      this.networkNames = new Map(Object.values(state.networks).flatMap((n) => (n.name ? [[n.id, n.name] as const] : [])));
+      this.policies = state.policies ?? [];
       this.hosts = new Map(hosts.map((h) => [h.id, h]));
       this.generation++;
     } catch (err) {
@@ -81,5 +106,9 @@ export class ClusterView {
 }
 
 function toView(ep: EndpointRecord): EndpointView {
-  return { id: ep.id, networkId: ep.networkId, host: ep.host, ip: ep.address.split('/')[0] ?? '', liveMigration: ep.liveMigration === true };
+  return {
+    id: ep.id, networkId: ep.networkId, host: ep.host, ip: ep.address.split('/')[0] ?? '', liveMigration: ep.liveMigration === true,
+    ...(ep.container ? { container: ep.container } : {}),
+    ...(ep.container && ep.sandboxKey === ep.container.sandboxKey ? { pid: ep.container.pid } : {}),
+  };
 }

@@ -5,6 +5,7 @@ import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { closeFd, listeningSockets, listenSeqpacket, type SeqpacketConnection, type SeqpacketServer } from '../../native/router-addon/index.js';
+import type { PolicyGate } from '../policy/gate.js';
 import type { SecureMaps } from '../secure/maps.js';
 import { identifyCaller, type Caller } from './callers.js';
 import type { ClusterView } from './cluster-view.js';
@@ -51,6 +52,7 @@ export class SlimRouter {
     private readonly config: RouterConfig,
     view: ClusterView,
     private readonly log: Logger,
+    policy?: PolicyGate,
   ) {
     this.listeners = new ListenerTable(() => liveListenersOn(config.advertiseAddr));
     this.pool = new RouterChannelPool({ secret: config.secret, hostId: config.hostId, log });
@@ -62,7 +64,7 @@ export class SlimRouter {
     });
     const lookup = new ListenerLookup(config.hostId, this.listeners, this.pool);
     view.onRefresh(() => lookup.clear());
-    this.ctx = { hostId: config.hostId, advertiseAddr: config.advertiseAddr, view, listeners: this.listeners, lookup, connections: this.connections, pool: this.pool };
+    this.ctx = { hostId: config.hostId, advertiseAddr: config.advertiseAddr, view, listeners: this.listeners, lookup, connections: this.connections, pool: this.pool, ...(policy ? { policy } : {}) };
     if (config.secure) this.ctx.secure = config.secure;
   }
 

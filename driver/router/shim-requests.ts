@@ -2,6 +2,7 @@
 // buffer and at most one fd, which the caller sends and then closes. Who the caller is comes
 // from the kernel (Caller); the request only says what it wants.
 import { closeFd, socketCookie } from '../../native/router-addon/index.js';
+import type { PolicyGate } from '../policy/gate.js';
 import type { SecureMaps } from '../secure/maps.js';
 import type { Caller } from './callers.js';
 import type { ClusterView, EndpointView } from './cluster-view.js';
@@ -16,6 +17,8 @@ import {
 } from './shim-wire.js';
 
 const ENOENT = -2;
+/** What a connect the policy denies returns: the same as the overlay's firewall (a TCP reset). */
+const ECONNREFUSED = -111;
 const ECONNABORTED = -103;
 /** How long accept() may wait for the client router's announcement (normally already there). */
 const PEER_WAIT_MS = 500;
@@ -43,6 +46,8 @@ export interface RequestContext {
   pool: RouterChannelPool;
   /** Secure mode: every host socket handed out is recorded for the kernel; absent in trusted mode. */
   secure?: SecureMaps;
+  /** Connection policy (driver/policy); absent: everything allowed. */
+  policy?: PolicyGate;
 }
 
 export async function handleRequest(ctx: RequestContext, caller: Caller | null, req: ShimRequest): Promise<Reply> {
@@ -74,6 +79,16 @@ async function connect(ctx: RequestContext, caller: Caller | null, req: Extract<
     if (src) pair = { src, dst };
   }
   if (!pair) return fallback('destination is not on a Slim network of the caller');
+  const { src, dst } = pair;
+  const refused = (why: string): Reply => {
+    if (ctx.policy) ctx.policy.counts.refused++;
+    return { message: connectReply(req.seq, ECONNREFUSED), outcome: 'refused', reason: `policy: ${why}` };
+  };
+  if (ctx.policy) {
+    await ctx.policy.settle(src, dst, req.dst.port); // while it hangs on an identity not learnt yet
+    const v = ctx.policy.verdict(src, dst, req.dst.port);
+    if (v.action !== 'allow') return refused(`${v.action} by rule ${v.rule}`);
+  }
   if (pair.src.liveMigration || pair.dst.liveMigration) return fallback('live-migration endpoint');
   const owner = ctx.view.host(pair.dst.host);
   if (!owner) return fallback('destination host not live');
@@ -84,6 +99,10 @@ async function connect(ctx: RequestContext, caller: Caller | null, req: Extract<
     return fallback('far router unreachable'); // the overlay still is
   }
   if (hostPort === null) return fallback('no Slim listener there (server without the shim, or not listening yet)');
+  // Decided again on the current picture, with no await from here until the socket is tracked:
+  // a policy change either reaches this check or the revocation that follows it finds the socket.
+  const again = ctx.policy?.verdict(src, dst, req.dst.port);
+  if (again && again.action !== 'allow') return refused(`${again.action} by rule ${again.rule}`);
   let started;
   try {
     started = startConnect(req.opts, owner.addr, hostPort);
@@ -100,6 +119,7 @@ async function connect(ctx: RequestContext, caller: Caller | null, req: Extract<
   const cookie = socketCookie(started.fd);
   ctx.connections.remember(cookie, { local: clientOverlay, peer: req.dst });
   ctx.secure?.handedOut(cookie, { hostLocal: started.local, hostPeer: { ip: owner.addr, port: hostPort }, overlayLocal: clientOverlay, overlayPeer: req.dst });
+  ctx.policy?.track(cookie, started.local, { ip: owner.addr, port: hostPort }, src, dst, req.dst.port);
   return { message: connectReply(req.seq, STATUS_OK, clientOverlay, req.dst), fd: started.fd, outcome: 'replaced' };
 }
 

@@ -1,5 +1,6 @@
 // The cluster state: everything Slim needs to serve again after a restart, since Docker re-sends
 // nothing. One document, versioned; every store backend holds exactly this shape.
+import type { PolicyRule } from '../policy/model.js';
 
 /** A live Slim daemon. In etcd it lives under a lease: a dead host's record expires. */
 export interface HostRecord {
@@ -26,6 +27,8 @@ export interface NetworkRecord {
   internal: boolean;
   /** The `-o key=value` options as the user gave them. */
   options: Record<string, string>;
+  /** Docker's name for it, learnt from dockerd after creation (policy selectors name networks). */
+  name?: string;
 }
 
 export interface EndpointRecord {
@@ -42,6 +45,21 @@ export interface EndpointRecord {
   sandboxKey: string | null;
   /** Endpoint option slim.live-migration=true: never hand this container host sockets. */
   liveMigration?: boolean;
+  /** Who holds the endpoint, asked of dockerd after Join (driver/policy/identity.ts); absent until then. */
+  container?: ContainerIdentity;
+}
+
+/** What policy selectors match a container by. Docker does not tell a network driver any of it. */
+export interface ContainerIdentity {
+  id: string;
+  /** Without the leading "/". */
+  name: string;
+  /** Config.Labels: com.docker.swarm.service.name, com.docker.stack.namespace, user labels… */
+  labels: Record<string, string>;
+  /** The container's main process on its host (its network namespace is /proc/PID/ns/net). */
+  pid: number;
+  /** The sandbox this was resolved for: a new Join (container restart) resolves again. */
+  sandboxKey: string;
 }
 
 export interface PoolRecord {
@@ -71,6 +89,8 @@ export interface SlimState {
   allocatedVnis: Record<string, number>;
   /** Hex secret authenticating router-to-router messages when none is configured (SECRET). */
   routerSecret?: string;
+  /** Connection policy, in evaluation order (driver/policy/model.ts); absent in older states = none. */
+  policies?: PolicyRule[];
 }
 
 export function emptyState(): SlimState {

@@ -77,6 +77,8 @@ export class SlimDaemon {
       ['node', SLIM_CLI, 'daemon', '--plugin-socket', this.socket, '--state-dir', this.stateDir,
         '--advertise-addr', this.host.addr, '--log-level', 'debug', '--secure-cgroup', this.cgroup, ...this.extraArgs],
       log,
+      // The host's own dockerd (who holds each endpoint, for connection policy).
+      { DOCKER_HOST: `unix://${this.host.dockerSock}` },
     );
     const deadline = Date.now() + 15_000;
     for (;;) {

@@ -60,7 +60,7 @@ export class SlimSwarm {
 
   async installPlugin(host: Host, hostTtl: number): Promise<void> {
     await host.docker(['plugin', 'install', '--grant-all-permissions', this.plugin,
-      `STORE=${this.etcd.storeSpec}`, `ADVERTISE_ADDR=${host.addr}`, `HOST_TTL=${hostTtl}`], { timeoutMs: 120_000 });
+      `STORE=${this.etcd.storeSpec}`, `ADVERTISE_ADDR=${host.addr}`, `HOST_TTL=${hostTtl}`, `docker-socket.source=${host.dockerSock}`], { timeoutMs: 120_000 });
   }
 
   private async formSwarm(): Promise<void> {

@@ -35,6 +35,9 @@ test.after.always(async (t) => {
   await t.context.world?.destroy();
 });
 
+/** The test host's dockerd listens in its own directory, not on /var/run/docker.sock. */
+const dockerSocket = (h: Host) => `docker-socket.source=${h.dockerSock}`;
+
 function build(h: Host, name: string, extra: string[] = []) {
   return exec('node', [SLIM_CLI, 'plugin', 'build', name, ...extra], {
     env: { ...process.env, PATH: SYSTEM_PATH, DOCKER_HOST: `unix://${h.dockerSock}` },
@@ -90,7 +93,7 @@ test.serial('plugin build creates the plugin in the engine at DOCKER_HOST, witho
   t.deepEqual(p.Config.Entrypoint.slice(-2), ['/opt/slim/dist/driver/cli.js', 'daemon']);
   t.deepEqual(
     p.Config.Mounts.map((m) => `${m.Source}:${m.Destination}`),
-    ['/var/lib/slim:/var/lib/slim', '/run/slim:/run/slim', '/sys/fs/bpf:/sys/fs/bpf', '/sys/fs/cgroup:/host/sys/fs/cgroup'],
+    ['/var/lib/slim:/var/lib/slim', '/run/slim:/run/slim', '/sys/fs/bpf:/sys/fs/bpf', '/sys/fs/cgroup:/host/sys/fs/cgroup', '/var/run/docker.sock:/run/docker.sock'],
   );
   const settable = p.Config.Env.filter((e) => e.Settable?.includes('value')).map((e) => e.Name);
   t.true(['STORE', 'ADVERTISE_ADDR', 'LOG_LEVEL', 'SCOPE', 'SECURE_MODE'].every((n) => settable.includes(n)), settable.join());
@@ -119,7 +122,7 @@ test.serial('docker plugin push to the test registry', async (t) => {
 
 test.serial('installed with the default global scope, a standalone engine refuses its networks', async (t) => {
   const { h2, name } = t.context;
-  await h2.docker(['plugin', 'install', '--grant-all-permissions', '--alias', ALIAS, name, `ADVERTISE_ADDR=${h2.addr}`]);
+  await h2.docker(['plugin', 'install', '--grant-all-permissions', '--alias', ALIAS, name, `ADVERTISE_ADDR=${h2.addr}`, dockerSocket(h2)]);
   try {
     const r = await h2.docker(['network', 'create', '-d', DRIVER, '--ipam-driver', DRIVER, '--subnet', SUBNET, 'global1'], { allowFail: true });
     t.not(r.code, 0);
@@ -135,7 +138,7 @@ test.serial('installed with the default global scope, a standalone engine refuse
 test.serial('installed with SCOPE=local, containers on a Slim network exchange TCP and UDP', async (t) => {
   const { h1, h2, name } = t.context;
   await timed(t, 'plugin install', () =>
-    h2.docker(['plugin', 'install', '--grant-all-permissions', '--alias', ALIAS, name, 'SCOPE=local', `ADVERTISE_ADDR=${h2.addr}`]),
+    h2.docker(['plugin', 'install', '--grant-all-permissions', '--alias', ALIAS, name, 'SCOPE=local', `ADVERTISE_ADDR=${h2.addr}`, dockerSocket(h2)]),
   );
   t.true((await inspectPlugin(h2, DRIVER)).Enabled);
   await h2.docker(['network', 'create', '-d', DRIVER, '--ipam-driver', DRIVER, '--subnet', SUBNET, 'net1']);
