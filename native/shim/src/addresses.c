@@ -24,19 +24,48 @@ void slim_addr_from_sin(struct slim_addr *out, const struct sockaddr_in *sin)
 	out->pad = 0;
 }
 
-void slim_fill_sockaddr(const struct slim_addr *a, struct sockaddr *addr, socklen_t *addrlen)
+bool slim_v4_of_v6(const struct in6_addr *a, uint32_t *ip_be)
 {
-	struct sockaddr_in sin;
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = a->ip;
-	sin.sin_port = a->port;
+	if (IN6_IS_ADDR_UNSPECIFIED(a)) {
+		*ip_be = 0;
+		return true;
+	}
+	if (!IN6_IS_ADDR_V4MAPPED(a))
+		return false;
+	memcpy(ip_be, &a->s6_addr[12], sizeof(*ip_be));
+	return true;
+}
+
+void slim_fill_sockaddr(const struct slim_addr *a, bool v6, struct sockaddr *addr,
+			socklen_t *addrlen)
+{
 	if (!addr || !addrlen)
 		return; /* accept(fd, NULL, ...) asks for no address */
+	union {
+		struct sockaddr_in sin;
+		struct sockaddr_in6 sin6;
+	} u;
+	size_t size;
+	memset(&u, 0, sizeof(u));
+	if (v6) {
+		/* ::ffff:a.b.c.d, flow label and scope 0: what the kernel reports for an IPv4 peer
+		 * of a dual-stack socket. */
+		u.sin6.sin6_family = AF_INET6;
+		u.sin6.sin6_port = a->port;
+		u.sin6.sin6_addr.s6_addr[10] = 0xff;
+		u.sin6.sin6_addr.s6_addr[11] = 0xff;
+		memcpy(&u.sin6.sin6_addr.s6_addr[12], &a->ip, sizeof(a->ip));
+		size = sizeof(u.sin6);
+	} else {
+		u.sin.sin_family = AF_INET;
+		u.sin.sin_addr.s_addr = a->ip;
+		u.sin.sin_port = a->port;
+		size = sizeof(u.sin);
+	}
 	/* Like the kernel: copy what fits, report the full size. */
-	size_t n = *addrlen < sizeof(sin) ? *addrlen : sizeof(sin);
-	memcpy(addr, &sin, n);
-	*addrlen = sizeof(sin);
+	size_t n = *addrlen < size ? *addrlen : size;
+	memcpy(addr, &u, n);
+	*addrlen = (socklen_t)size;
 }
 
 static atomic_uint_fast64_t own_netns_cookie;
@@ -50,7 +79,7 @@ uint64_t slim_own_netns_cookie(void)
 	if (s < 0)
 		return 0;
 	socklen_t len = sizeof(c);
-	if (getsockopt(s, SOL_SOCKET, SO_NETNS_COOKIE, &c, &len) != 0 || len != sizeof(c))
+	if (REAL(getsockopt)(s, SOL_SOCKET, SO_NETNS_COOKIE, &c, &len) != 0 || len != sizeof(c))
 		c = 0; /* kernel < 6.1: no inherited host socket can be recognised */
 	REAL(close)(s);
 	atomic_store(&own_netns_cookie, c);
@@ -67,12 +96,13 @@ static struct slim_sock *identify(int fd)
 	struct slim_sock *s = NULL;
 	uint64_t own = slim_own_netns_cookie(), ns = 0, cookie = 0;
 	socklen_t len = sizeof(ns);
-	if (!own || getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, &ns, &len) != 0 || ns == own) {
+	if (!own || REAL(getsockopt)(fd, SOL_SOCKET, SO_NETNS_COOKIE, &ns, &len) != 0 ||
+	    ns == own) {
 		s = slim_sock_plain();
 		goto record;
 	}
 	len = sizeof(cookie);
-	if (getsockopt(fd, SOL_SOCKET, SO_COOKIE, &cookie, &len) != 0)
+	if (REAL(getsockopt)(fd, SOL_SOCKET, SO_COOKIE, &cookie, &len) != 0)
 		goto out;
 	struct slim_identify req;
 	struct slim_identify_reply rep;
@@ -119,8 +149,12 @@ static int get_name(enum which w, int fd, struct sockaddr *addr, socklen_t *addr
 		if (!s)
 			return r;
 	}
-	if (s->kind == SLIM_REPLACED || s->kind == SLIM_ACCEPTED)
-		slim_fill_sockaddr(w == PEER ? &s->peer : &s->local, addr, addrlen);
+	if (s->kind == SLIM_REPLACED || s->kind == SLIM_ACCEPTED) {
+		/* The real call reported the host socket's size; truncation is against what the
+		 * app passed in. */
+		*addrlen = inlen;
+		slim_fill_sockaddr(w == PEER ? &s->peer : &s->local, s->v6, addr, addrlen);
+	}
 	slim_sock_put(s);
 	return r;
 }

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -70,13 +71,42 @@ static int wait_connected(int fd, const struct slim_sockopts *opts)
 	}
 	int err = 0;
 	socklen_t len = sizeof(err);
-	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+	if (REAL(getsockopt)(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
 		return -1;
 	if (err) {
 		errno = err;
 		return -1;
 	}
 	return 0;
+}
+
+/* The IPv4 destination of a connect() Slim could serve: an AF_INET address on an AF_INET socket,
+ * or ::ffff:a.b.c.d on an AF_INET6 one (the kernel takes a sockaddr_in6 without its scope id).
+ * Whether the dual-stack socket may reach it (IPV6_V6ONLY off) is the caller's to check. */
+static bool ipv4_destination(bool v6, const struct sockaddr *addr, socklen_t len,
+			     struct sockaddr_in *dst)
+{
+	if (!addr)
+		return false;
+	if (!v6) {
+		if (len < sizeof(*dst) || addr->sa_family != AF_INET)
+			return false;
+		memcpy(dst, addr, sizeof(*dst));
+		return true;
+	}
+	struct sockaddr_in6 sin6;
+	/* SIN6_LEN_RFC2133: the shortest sockaddr_in6 the kernel accepts. */
+	if (len < offsetof(struct sockaddr_in6, sin6_scope_id) || addr->sa_family != AF_INET6)
+		return false;
+	memset(&sin6, 0, sizeof(sin6));
+	memcpy(&sin6, addr, len < sizeof(sin6) ? len : sizeof(sin6));
+	if (!IN6_IS_ADDR_V4MAPPED(&sin6.sin6_addr))
+		return false; /* a real IPv6 destination: Slim networks are IPv4 only */
+	memset(dst, 0, sizeof(*dst));
+	dst->sin_family = AF_INET;
+	dst->sin_port = sin6.sin6_port;
+	memcpy(&dst->sin_addr.s_addr, &sin6.sin6_addr.s6_addr[12], sizeof(dst->sin_addr.s_addr));
+	return true;
 }
 
 SLIM_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
@@ -86,23 +116,23 @@ SLIM_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 	struct slim_sock *s = slim_fd_get(fd);
 	if (!s)
 		return REAL(connect)(fd, addr, len);
-	if (s->kind != SLIM_UNCONNECTED || !addr || len < sizeof(struct sockaddr_in) ||
-	    addr->sa_family != AF_INET) {
+	struct sockaddr_in dst;
+	if (s->kind != SLIM_UNCONNECTED || !ipv4_destination(s->v6, addr, len, &dst)) {
 		slim_sock_put(s); /* AF_UNSPEC (disconnect) and everything else: as is */
 		return REAL(connect)(fd, addr, len);
 	}
 	int saved_errno = errno;
-	struct sockaddr_in dst;
-	memcpy(&dst, addr, sizeof(dst));
 	struct slim_connect req;
 	memset(&req, 0, sizeof(req));
 	slim_lock();
-	bool bound = s->bound;
+	bool bound = s->bound, v6 = s->v6;
 	req.opts = s->opts;
 	slim_unlock();
 
-	/* An app that bound its own address, loopback and 0.0.0.0: not Slim's to replace. */
-	if (bound || slim_is_loopback_or_any(dst.sin_addr.s_addr) || dst.sin_port == 0)
+	/* An app that bound its own address, loopback and 0.0.0.0: not Slim's to replace. Nor an
+	 * IPV6_V6ONLY socket (the kernel refuses it a v4-mapped destination). */
+	if (bound || slim_is_loopback_or_any(dst.sin_addr.s_addr) || dst.sin_port == 0 ||
+	    (v6 && !slim_dual_stack(fd)))
 		return overlay_connect(fd, s, addr, len);
 	int fl = REAL(fcntl)(fd, F_GETFL);
 	int fdfl = REAL(fcntl)(fd, F_GETFD);
@@ -136,6 +166,7 @@ SLIM_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 	}
 	rec->local = rep.local;
 	rec->peer = rep.peer;
+	rec->v6 = v6; /* then shown as ::ffff:a.b.c.d */
 	if (swap_in(fd, newfd, s, fl, fdfl) != 0) {
 		SLIM_DEBUG("connect fd %d: dup3 failed: %s", fd, strerror(errno));
 		slim_sock_put(rec);

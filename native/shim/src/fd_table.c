@@ -241,6 +241,7 @@ struct slim_sock *slim_sock_for_dup(struct slim_sock *s)
 		return NULL;
 	slim_lock();
 	c->bound = s->bound;
+	c->v6 = s->v6;
 	c->opts = s->opts;
 	/* Epoll registrations are per (file, fd): the new fd has none. */
 	slim_unlock();

@@ -20,11 +20,11 @@
 #include "shim.h"
 
 enum slim_kind {
-	SLIM_UNCONNECTED, /* AF_INET TCP socket from socket(): not yet connected or listening */
+	SLIM_UNCONNECTED, /* AF_INET/AF_INET6 TCP socket from socket(): not connected or listening */
 	SLIM_REPLACED,    /* connect() swapped in a host socket; local/peer are the overlay view */
 	SLIM_ACCEPTED,    /* a host socket from a hidden listener, or one the router identified */
 	SLIM_LISTENER,    /* an app listener with a hidden host twin */
-	SLIM_PLAIN,       /* an AF_INET socket the shim leaves alone (the overlay) */
+	SLIM_PLAIN,       /* a socket the shim leaves alone (the overlay) */
 	SLIM_INTERNAL,    /* one of the shim's own fds */
 };
 
@@ -37,6 +37,11 @@ struct slim_sock {
 	atomic_int refs;
 	bool immortal; /* the shared PLAIN record: never counted, never freed */
 	enum slim_kind kind;
+	/* The app's socket is AF_INET6 (dual-stack). Slim's side is IPv4 only: the host sockets
+	 * are AF_INET, and the app is shown their overlay addresses v4-mapped (::ffff:a.b.c.d),
+	 * as a dual-stack socket would show them. Set for UNCONNECTED, REPLACED, ACCEPTED and
+	 * LISTENER records. */
+	bool v6;
 
 	/* UNCONNECTED, LISTENER: what the app did before connect()/listen(). */
 	bool bound;

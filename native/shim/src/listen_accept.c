@@ -21,7 +21,7 @@
  * SHIM-NOTES: mirroring the two fds breaks EPOLLONESHOT). The private epoll fd is always
  * close-on-exec: after exec it would be useless (the new image rebuilds it), only leaked. */
 static struct slim_sock *make_listener(int fd, int hfd, const struct slim_sockopts *opts,
-				       const struct slim_addr *overlay)
+				       const struct slim_addr *overlay, bool v6)
 {
 	int fdfl = REAL(fcntl)(fd, F_GETFD);
 	int hidden = slim_move_high(hfd, fdfl >= 0 && (fdfl & FD_CLOEXEC));
@@ -48,6 +48,7 @@ static struct slim_sock *make_listener(int fd, int hfd, const struct slim_sockop
 	l->hidden = hidden;
 	l->privep = privep;
 	l->overlay = *overlay;
+	l->v6 = v6;
 	l->opts = *opts;
 	slim_fd_set_internal(hidden, l);
 	slim_fd_set_internal(privep, l);
@@ -77,18 +78,43 @@ static void move_registrations(int fd, struct slim_sock *s, struct slim_sock *l)
 	free(regs);
 }
 
+/* The IPv4 address a Slim listener would serve for the app's listener fd: its own AF_INET
+ * address, or for a dual-stack AF_INET6 listener (IPV6_V6ONLY off) bound to :: or ::ffff:a.b.c.d,
+ * 0.0.0.0 or a.b.c.d. False for loopback, IPv6-only listeners and real IPv6 addresses. */
+static bool ipv4_listen_address(int fd, bool v6, struct slim_addr *out)
+{
+	if (!v6) {
+		struct sockaddr_in sin;
+		socklen_t len = sizeof(sin);
+		if (REAL(getsockname)(fd, (struct sockaddr *)&sin, &len) != 0 || len != sizeof(sin) ||
+		    sin.sin_family != AF_INET)
+			return false;
+		slim_addr_from_sin(out, &sin);
+	} else {
+		struct sockaddr_in6 sin6;
+		socklen_t len = sizeof(sin6);
+		uint32_t ip;
+		if (REAL(getsockname)(fd, (struct sockaddr *)&sin6, &len) != 0 ||
+		    len != sizeof(sin6) || sin6.sin6_family != AF_INET6 ||
+		    !slim_v4_of_v6(&sin6.sin6_addr, &ip) || !slim_dual_stack(fd))
+			return false;
+		out->ip = ip;
+		out->port = sin6.sin6_port;
+		out->pad = 0;
+	}
+	return (ntohl(out->ip) >> 24) != 127;
+}
+
 /* First listen() on a tracked socket: ask the router for a hidden listener. */
 static void first_listen(int fd, struct slim_sock *s, int backlog)
 {
-	struct sockaddr_in sin;
-	socklen_t len = sizeof(sin);
 	struct slim_sock *result = slim_sock_plain();
-	if (REAL(getsockname)(fd, (struct sockaddr *)&sin, &len) != 0 || len != sizeof(sin) ||
-	    sin.sin_family != AF_INET || (ntohl(sin.sin_addr.s_addr) >> 24) == 127)
+	struct slim_addr bound;
+	if (!ipv4_listen_address(fd, s->v6, &bound))
 		goto out;
 	struct slim_listen req;
 	memset(&req, 0, sizeof(req));
-	slim_addr_from_sin(&req.bound, &sin);
+	req.bound = bound;
 	req.backlog = backlog;
 	slim_lock();
 	req.opts = s->opts;
@@ -101,22 +127,22 @@ static void first_listen(int fd, struct slim_sock *s, int backlog)
 			     SLIM_MSG_LISTEN_REPLY, true, &hfd) != 0 ||
 	    rep.status != SLIM_STATUS_OK)
 		goto out; /* the app's listen() succeeded: it simply serves the overlay only */
-	struct slim_sock *l = make_listener(fd, hfd, &app_opts, &req.bound);
+	struct slim_sock *l = make_listener(fd, hfd, &app_opts, &req.bound, s->v6);
 	if (!l)
 		goto out;
 	move_registrations(fd, s, l);
-	SLIM_DEBUG("listen fd %d: hidden listener fd %d, private epoll fd %d", fd, l->hidden,
-		   l->privep);
+	SLIM_DEBUG("listen fd %d%s: hidden listener fd %d, private epoll fd %d", fd,
+		   s->v6 ? " (dual-stack, IPv4 clients)" : "", l->hidden, l->privep);
 	result = l;
 out:
 	slim_fd_replace(fd, s, result);
 }
 
-bool slim_listener_adopt(int fd, int hidden, const struct slim_addr *overlay)
+bool slim_listener_adopt(int fd, int hidden, const struct slim_addr *overlay, bool v6)
 {
 	struct slim_sockopts none;
 	memset(&none, 0, sizeof(none));
-	struct slim_sock *l = make_listener(fd, hidden, &none, overlay);
+	struct slim_sock *l = make_listener(fd, hidden, &none, overlay, v6);
 	if (!l)
 		return false;
 	slim_fd_set(fd, l);
@@ -188,8 +214,8 @@ static int plain_result(int c, bool mark_plain)
 /* One connection from the hidden listener, with the overlay peer the router names for it.
  * Connections the router does not vouch for are closed, never handed to the app. Returns the
  * new fd, or -1 with errno (EAGAIN: nothing pending; *broken set if the twin is unusable). */
-static int accept_hidden(int hidden, const struct slim_addr *overlay, struct sockaddr *addr,
-			 socklen_t *addrlen, int flags, bool *broken)
+static int accept_hidden(int hidden, const struct slim_addr *overlay, bool v6,
+			 struct sockaddr *addr, socklen_t *addrlen, int flags, bool *broken)
 {
 	for (;;) {
 		struct sockaddr_in hp;
@@ -212,7 +238,7 @@ static int accept_hidden(int hidden, const struct slim_addr *overlay, struct soc
 			slim_addr_from_sin(&req.host_peer, &hp);
 		req.listen = *overlay;
 		socklen_t cl = sizeof(req.cookie);
-		if (getsockopt(c, SOL_SOCKET, SO_COOKIE, &req.cookie, &cl) != 0)
+		if (REAL(getsockopt)(c, SOL_SOCKET, SO_COOKIE, &req.cookie, &cl) != 0)
 			req.cookie = 0;
 		struct slim_peer_reply rep;
 		struct slim_sock *rec = NULL;
@@ -227,8 +253,9 @@ static int accept_hidden(int hidden, const struct slim_addr *overlay, struct soc
 		}
 		rec->local = rep.local;
 		rec->peer = rep.peer;
+		rec->v6 = v6; /* a dual-stack listener's connections show ::ffff:a.b.c.d */
 		slim_fd_set(c, rec);
-		slim_fill_sockaddr(&rep.peer, addr, addrlen);
+		slim_fill_sockaddr(&rep.peer, v6, addr, addrlen);
 		return c;
 	}
 }
@@ -246,6 +273,7 @@ static int listener_accept(int fd, struct slim_sock *s, struct sockaddr *addr,
 	slim_lock();
 	int hidden = s->hidden;
 	struct slim_addr overlay = s->overlay;
+	bool v6 = s->v6;
 	int64_t rcvtimeo = s->opts.set & SLIM_OPT_RCVTIMEO ? s->opts.rcvtimeo_us : 0;
 	slim_unlock();
 	if (hidden < 0)
@@ -305,7 +333,8 @@ static int listener_accept(int fd, struct slim_sock *s, struct sockaddr *addr,
 			bool broken = false;
 			int c = which == 0
 					? REAL(accept4)(fd, addr, addrlen, flags)
-					: accept_hidden(hidden, &overlay, addr, addrlen, flags, &broken);
+					: accept_hidden(hidden, &overlay, v6, addr, addrlen, flags,
+							&broken);
 			if (c >= 0)
 				return which == 0 ? plain_result(c, true) : c;
 			if (broken) {

@@ -27,6 +27,7 @@ static void resolve_all(void)
 	RESOLVE(socket, "socket");
 	RESOLVE(bind, "bind");
 	RESOLVE(setsockopt, "setsockopt");
+	RESOLVE(getsockopt, "getsockopt");
 	RESOLVE(connect, "connect");
 	RESOLVE(listen, "listen");
 	RESOLVE(shutdown, "shutdown");

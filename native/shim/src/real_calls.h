@@ -17,6 +17,7 @@ struct slim_real_calls {
 	int (*socket)(int, int, int);
 	int (*bind)(int, const struct sockaddr *, socklen_t);
 	int (*setsockopt)(int, int, int, const void *, socklen_t);
+	int (*getsockopt)(int, int, int, void *, socklen_t *);
 	int (*connect)(int, const struct sockaddr *, socklen_t);
 	int (*listen)(int, int);
 	int (*shutdown)(int, int);

@@ -18,6 +18,8 @@
 struct found {
 	int fd;
 	struct slim_addr addr; /* app listener: its address; hidden: the overlay address it serves */
+	bool v6;               /* app listener: a dual-stack AF_INET6 one (addr: its IPv4 side) */
+	int domain;            /* every inherited stream socket: AF_INET or AF_INET6 */
 };
 
 struct found_list {
@@ -25,7 +27,7 @@ struct found_list {
 	size_t n, cap;
 };
 
-static void push(struct found_list *l, int fd, const struct slim_addr *a)
+static void push(struct found_list *l, int fd, const struct slim_addr *a, int domain, bool v6)
 {
 	if (l->n == l->cap) {
 		size_t cap = l->cap ? l->cap * 2 : 8;
@@ -37,6 +39,8 @@ static void push(struct found_list *l, int fd, const struct slim_addr *a)
 	}
 	l->v[l->n].fd = fd;
 	l->v[l->n].addr = *a;
+	l->v[l->n].domain = domain;
+	l->v[l->n].v6 = v6;
 	l->n++;
 }
 
@@ -44,10 +48,10 @@ static int sockopt_int(int fd, int name)
 {
 	int v = -1;
 	socklen_t len = sizeof(v);
-	return getsockopt(fd, SOL_SOCKET, name, &v, &len) == 0 ? v : -1;
+	return REAL(getsockopt)(fd, SOL_SOCKET, name, &v, &len) == 0 ? v : -1;
 }
 
-/* The inherited AF_INET stream sockets, by fd. */
+/* The inherited AF_INET and AF_INET6 stream sockets, by fd. */
 static void list_inet_streams(struct found_list *out)
 {
 	DIR *d = opendir("/proc/self/fd");
@@ -61,11 +65,12 @@ static void list_inet_streams(struct found_list *out)
 		if (*end || end == de->d_name || fd < 0 || fd == self || fd > 1 << 30)
 			continue;
 		/* ENOTSOCK for everything that is not a socket: one syscall per fd. */
-		if (sockopt_int((int)fd, SO_DOMAIN) != AF_INET ||
+		int domain = sockopt_int((int)fd, SO_DOMAIN);
+		if ((domain != AF_INET && domain != AF_INET6) ||
 		    sockopt_int((int)fd, SO_TYPE) != SOCK_STREAM)
 			continue;
 		struct slim_addr none = {0};
-		push(out, (int)fd, &none);
+		push(out, (int)fd, &none, domain, false);
 	}
 	closedir(d);
 }
@@ -81,6 +86,30 @@ static const struct found *match(const struct found_list *apps, const struct sli
 	return NULL;
 }
 
+/* An inherited app listener's address as a hidden listener would serve it: an AF_INET one's own,
+ * a dual-stack AF_INET6 one's IPv4 side (:: is 0.0.0.0, ::ffff:a.b.c.d is a.b.c.d). */
+static bool app_listener_address(int fd, int domain, struct slim_addr *out)
+{
+	if (domain == AF_INET) {
+		struct sockaddr_in sin;
+		socklen_t sl = sizeof(sin);
+		if (REAL(getsockname)(fd, (struct sockaddr *)&sin, &sl) != 0 || sl != sizeof(sin))
+			return false;
+		slim_addr_from_sin(out, &sin);
+		return true;
+	}
+	struct sockaddr_in6 sin6;
+	socklen_t sl = sizeof(sin6);
+	uint32_t ip;
+	if (REAL(getsockname)(fd, (struct sockaddr *)&sin6, &sl) != 0 || sl != sizeof(sin6) ||
+	    !slim_v4_of_v6(&sin6.sin6_addr, &ip) || !slim_dual_stack(fd))
+		return false;
+	out->ip = ip;
+	out->port = sin6.sin6_port;
+	out->pad = 0;
+	return true;
+}
+
 void slim_recover_inherited(void)
 {
 	int saved = errno;
@@ -92,23 +121,19 @@ void slim_recover_inherited(void)
 		int fd = all.v[i].fd;
 		uint64_t ns = 0, cookie = 0;
 		socklen_t len = sizeof(ns);
-		if (getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, &ns, &len) != 0)
+		if (REAL(getsockopt)(fd, SOL_SOCKET, SO_NETNS_COOKIE, &ns, &len) != 0)
 			continue;
 		if (ns == own) {
-			if (sockopt_int(fd, SO_ACCEPTCONN) == 1) {
-				struct sockaddr_in sin;
-				socklen_t sl = sizeof(sin);
-				if (REAL(getsockname)(fd, (struct sockaddr *)&sin, &sl) == 0 &&
-				    sl == sizeof(sin)) {
-					struct slim_addr a;
-					slim_addr_from_sin(&a, &sin);
-					push(&apps, fd, &a);
-				}
-			}
+			struct slim_addr a;
+			if (sockopt_int(fd, SO_ACCEPTCONN) == 1 &&
+			    app_listener_address(fd, all.v[i].domain, &a))
+				push(&apps, fd, &a, all.v[i].domain, all.v[i].domain == AF_INET6);
 			continue;
 		}
+		if (all.v[i].domain != AF_INET)
+			continue; /* host sockets are the router's, all AF_INET */
 		len = sizeof(cookie);
-		if (!router_ok || getsockopt(fd, SOL_SOCKET, SO_COOKIE, &cookie, &len) != 0)
+		if (!router_ok || REAL(getsockopt)(fd, SOL_SOCKET, SO_COOKIE, &cookie, &len) != 0)
 			continue;
 		struct slim_identify req;
 		struct slim_identify_reply rep;
@@ -129,14 +154,15 @@ void slim_recover_inherited(void)
 				slim_fd_set(fd, s);
 			}
 		} else if (rep.kind == SLIM_KIND_LISTENER) {
-			push(&hidden, fd, &rep.local);
+			push(&hidden, fd, &rep.local, AF_INET, false);
 		}
 	}
 	for (size_t i = 0; i < hidden.n; i++) {
 		const struct found *app = match(&apps, &hidden.v[i].addr);
 		if (app && !slim_fd_known(app->fd)) {
 			/* On failure adopt has closed the hidden fd already. */
-			bool ok = slim_listener_adopt(app->fd, hidden.v[i].fd, &hidden.v[i].addr);
+			bool ok = slim_listener_adopt(app->fd, hidden.v[i].fd, &hidden.v[i].addr,
+						      app->v6);
 			SLIM_DEBUG("after exec: listener fd %d %s", app->fd,
 				   ok ? "re-paired with its hidden twin" : "could not be re-paired");
 			continue;

@@ -49,8 +49,14 @@ void slim_init(void);
 /* addresses.c */
 bool slim_is_loopback_or_any(uint32_t ip_be);
 void slim_addr_from_sin(struct slim_addr *out, const struct sockaddr_in *sin);
-/* Copies an overlay address to the caller's buffer with the kernel's truncation rules. */
-void slim_fill_sockaddr(const struct slim_addr *a, struct sockaddr *addr, socklen_t *addrlen);
+/* The IPv4 address an IPv6 address stands for on a dual-stack socket: :: is 0.0.0.0,
+ * ::ffff:a.b.c.d is a.b.c.d. False for every other (real IPv6) address. */
+bool slim_v4_of_v6(const struct in6_addr *a, uint32_t *ip_be);
+/* Copies an overlay address to the caller's buffer with the kernel's truncation rules: as a
+ * sockaddr_in, or (v6) as the sockaddr_in6 of its v4-mapped form, as a dual-stack AF_INET6
+ * socket reports an IPv4 peer. */
+void slim_fill_sockaddr(const struct slim_addr *a, bool v6, struct sockaddr *addr,
+			socklen_t *addrlen);
 /* The process's own network namespace cookie (0 if unknown); computed once. */
 uint64_t slim_own_netns_cookie(void);
 
@@ -60,7 +66,10 @@ int slim_move_high(int fd, bool cloexec);
 
 /* listen_accept.c: makes fd (an app listener) a Slim listener around an inherited hidden
  * listener. False (hidden closed) if that fails. */
-bool slim_listener_adopt(int fd, int hidden, const struct slim_addr *overlay);
+bool slim_listener_adopt(int fd, int hidden, const struct slim_addr *overlay, bool v6);
+
+/* sockets.c: is IPV6_V6ONLY off on this AF_INET6 socket (the kernel's own answer)? */
+bool slim_dual_stack(int fd);
 
 /* sockets.c: the options as sent to the router. Timeouts outside what the router accepts (0 to
  * one year; it drops the channel otherwise) are left out: the host socket then waits forever,

@@ -31,14 +31,19 @@ SLIM_EXPORT int socket(int domain, int type, int protocol)
 	 * must not describe this new socket. */
 	if (slim_fd_known(fd))
 		slim_fd_forget(fd);
-	if (domain != AF_INET)
+	if (domain != AF_INET && domain != AF_INET6)
 		return fd;
 	int base = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
 	struct slim_sock *s = NULL;
-	if (base == SOCK_STREAM && (protocol == 0 || protocol == IPPROTO_TCP))
-		s = slim_sock_new(SLIM_UNCONNECTED); /* out of memory: untracked, on the overlay */
-	else
+	if (base == SOCK_STREAM && (protocol == 0 || protocol == IPPROTO_TCP)) {
+		/* AF_INET6 too: a dual-stack socket can listen for and connect to IPv4 peers
+		 * (v4-mapped), and those Slim serves. Out of memory: untracked, on the overlay. */
+		s = slim_sock_new(SLIM_UNCONNECTED);
+		if (s)
+			s->v6 = domain == AF_INET6;
+	} else if (domain == AF_INET) {
 		s = slim_sock_plain(); /* known, so getsockname() never asks the router about it */
+	}
 	if (s)
 		slim_fd_set(fd, s);
 	return fd;
@@ -210,8 +215,47 @@ static bool mirror_on_hidden(int level, int name)
 	return false;
 }
 
+/* A replaced or accepted host socket (AF_INET) in place of the app's AF_INET6 socket? */
+static bool v6_view(const struct slim_sock *s)
+{
+	return s->v6 && (s->kind == SLIM_REPLACED || s->kind == SLIM_ACCEPTED);
+}
+
+bool slim_dual_stack(int fd)
+{
+	int v = 1;
+	socklen_t len = sizeof(v);
+	return REAL(getsockopt)(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v, &len) == 0 && v == 0;
+}
+
+/* The app's AF_INET6 socket became an AF_INET host socket (connect() to ::ffff:a.b.c.d, or a
+ * connection from a dual-stack listener's hidden twin). IPv6-level options on a connection to an
+ * IPv4 peer do not touch its packets (those go out with the IPv4 settings: IP_TOS, not
+ * IPV6_TCLASS), so setting one succeeds and does nothing, as it would have; except IPV6_V6ONLY,
+ * which the kernel refuses on a bound socket. The AF_INET socket itself would say ENOPROTOOPT. */
+static int v6_view_setsockopt(int name, const void *val, socklen_t len)
+{
+	if (name == IPV6_V6ONLY || len < sizeof(int)) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (!val) {
+		errno = EFAULT;
+		return -1;
+	}
+	return 0;
+}
+
 SLIM_EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen_t len)
 {
+	if (level == IPPROTO_IPV6 && slim_fd_known(fd)) {
+		struct slim_sock *v = slim_fd_get(fd);
+		bool view = v && v6_view(v);
+		if (v)
+			slim_sock_put(v);
+		if (view)
+			return v6_view_setsockopt(name, val, len);
+	}
 	int r = REAL(setsockopt)(fd, level, name, val, len);
 	if (r != 0 || !slim_fd_known(fd))
 		return r;
@@ -232,4 +276,51 @@ SLIM_EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen
 	}
 	slim_sock_put(s);
 	return r;
+}
+
+/* getsockopt() on an AF_INET6 socket that became an AF_INET host socket answers as the app's
+ * dual-stack socket would where the family shows: SO_DOMAIN is AF_INET6 and IPV6_V6ONLY is 0 (it
+ * reaches IPv4 peers). Other IPv6-level options have nothing behind them and fail with the host
+ * socket's ENOPROTOOPT. Everything else is the host socket's own answer. */
+SLIM_EXPORT int getsockopt(int fd, int level, int name, void *val, socklen_t *len)
+{
+	bool domain = level == SOL_SOCKET && name == SO_DOMAIN;
+	bool v6only = level == IPPROTO_IPV6 && name == IPV6_V6ONLY;
+	if ((!domain && !v6only) || !slim_fd_known(fd))
+		return REAL(getsockopt)(fd, level, name, val, len);
+	struct slim_sock *s = slim_fd_get(fd);
+	bool view = s && v6_view(s);
+	if (s)
+		slim_sock_put(s);
+	if (!view)
+		return REAL(getsockopt)(fd, level, name, val, len);
+	if (domain) {
+		/* The host socket's own call does the argument checks and the copy-out (the int,
+		 * truncated to *len); the value is then the app's family. */
+		int r = REAL(getsockopt)(fd, level, name, val, len);
+		if (r == 0 && val) {
+			int v = AF_INET6;
+			memcpy(val, &v, *len < sizeof(v) ? *len : sizeof(v));
+		}
+		return r;
+	}
+	/* IPV6_V6ONLY, as ipv6_getsockopt answers an int: at most sizeof(int) bytes. */
+	if (!len) {
+		errno = EFAULT;
+		return -1;
+	}
+	if ((int)*len < 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	socklen_t n = *len < sizeof(int) ? *len : sizeof(int);
+	if (n && !val) {
+		errno = EFAULT;
+		return -1;
+	}
+	int zero = 0;
+	if (n)
+		memcpy(val, &zero, n);
+	*len = n;
+	return 0;
 }

@@ -14,6 +14,17 @@
 #endif
 
 const char *prog = "test";
+int family = AF_INET;
+
+void parse_family(const char *s)
+{
+	if (!strcmp(s, "4"))
+		family = AF_INET;
+	else if (!strcmp(s, "6"))
+		family = AF_INET6;
+	else
+		die("--family 4|6");
+}
 
 void die(const char *fmt, ...)
 {
@@ -141,19 +152,158 @@ size_t read_to_eof(int fd, unsigned char *buf, size_t max, const char *what)
 	}
 }
 
+socklen_t family_len(void)
+{
+	return family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+}
+
+socklen_t family_short_len(void)
+{
+	/* Family and port, then part of the address. */
+	return family == AF_INET6 ? 20 : 6;
+}
+
+bool untouched(const void *buf, size_t from, size_t to)
+{
+	const unsigned char *p = buf;
+	for (size_t i = from; i < to; i++)
+		if (p[i] != 0xa5)
+			return false;
+	return true;
+}
+
+void v4_mapped(const struct sockaddr_in *v4, struct sockaddr_in6 *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->sin6_family = AF_INET6;
+	out->sin6_port = v4->sin_port;
+	out->sin6_addr.s6_addr[10] = 0xff;
+	out->sin6_addr.s6_addr[11] = 0xff;
+	memcpy(&out->sin6_addr.s6_addr[12], &v4->sin_addr, 4);
+}
+
+socklen_t to_family(const struct sockaddr_in *v4, struct sockaddr_storage *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (family == AF_INET) {
+		struct sockaddr_in sin;
+		memset(&sin, 0, sizeof(sin));
+		sin.sin_family = AF_INET;
+		sin.sin_port = v4->sin_port;
+		sin.sin_addr = v4->sin_addr;
+		memcpy(out, &sin, sizeof(sin));
+		return sizeof(sin);
+	}
+	struct sockaddr_in6 sin6;
+	v4_mapped(v4, &sin6);
+	memcpy(out, &sin6, sizeof(sin6));
+	return sizeof(sin6);
+}
+
+static void hex(const void *p, size_t n, char *buf, size_t len)
+{
+	const unsigned char *b = p;
+	size_t o = 0;
+	for (size_t i = 0; i < n && o + 3 < len; i++)
+		o += (size_t)snprintf(buf + o, len - o, "%02x", b[i]);
+	buf[o < len ? o : len - 1] = '\0';
+}
+
+void from_family(const struct sockaddr_storage *sa, socklen_t len, struct sockaddr_in *out,
+		 const char *what)
+{
+	char a[80], b[80];
+	memset(out, 0, sizeof(*out));
+	out->sin_family = AF_INET;
+	if (family == AF_INET) {
+		struct sockaddr_in sin;
+		memcpy(&sin, sa, sizeof(sin));
+		out->sin_port = sin.sin_port;
+		out->sin_addr = sin.sin_addr;
+	} else {
+		struct sockaddr_in6 sin6;
+		memcpy(&sin6, sa, sizeof(sin6));
+		out->sin_port = sin6.sin6_port;
+		memcpy(&out->sin_addr, &sin6.sin6_addr.s6_addr[12], 4);
+	}
+	struct sockaddr_storage want;
+	socklen_t wl = to_family(out, &want);
+	if (len != wl || memcmp(sa, &want, wl) != 0) {
+		hex(sa, len < sizeof(*sa) ? len : sizeof(*sa), a, sizeof(a));
+		hex(&want, wl, b, sizeof(b));
+		die("%s: address is %s (length %u), expected %s (length %u)", what, a,
+		    (unsigned)len, b, (unsigned)wl);
+	}
+}
+
+void get_name_checked(int fd, bool peer, struct sockaddr_in *out, const char *who)
+{
+	const char *call = peer ? "getpeername" : "getsockname";
+	int (*fn)(int, struct sockaddr *, socklen_t *) = peer ? getpeername : getsockname;
+	struct sockaddr_storage full;
+	memset(&full, 0xa5, sizeof(full));
+	socklen_t len = sizeof(full);
+	if (fn(fd, (struct sockaddr *)&full, &len) != 0)
+		die("%s: %s: %s", who, call, strerror(errno));
+	char what[64];
+	snprintf(what, sizeof(what), "%s: %s", who, call);
+	if (len <= sizeof(full) && !untouched(&full, len, sizeof(full)))
+		die("%s wrote past the %u bytes it reported", what, (unsigned)len);
+	from_family(&full, len, out, what);
+	/* Short buffers: the kernel copies what fits and reports the full length. */
+	socklen_t shorts[2] = {family_short_len(), 0};
+	for (int i = 0; i < 2; i++) {
+		unsigned char buf[sizeof(struct sockaddr_storage)];
+		memset(buf, 0xa5, sizeof(buf));
+		socklen_t sl = shorts[i];
+		if (fn(fd, (struct sockaddr *)buf, &sl) != 0)
+			die("%s with %u bytes: %s", what, (unsigned)shorts[i], strerror(errno));
+		if (sl != len)
+			die("%s with %u bytes reported %u, expected %u", what, (unsigned)shorts[i],
+			    (unsigned)sl, (unsigned)len);
+		if (memcmp(buf, &full, shorts[i]) != 0 || !untouched(buf, shorts[i], sizeof(buf)))
+			die("%s with %u bytes: not a truncated copy of the full address", what,
+			    (unsigned)shorts[i]);
+	}
+}
+
+void check_v6_socket(int fd, const char *who)
+{
+	if (family != AF_INET6)
+		return;
+	int v = -1;
+	socklen_t len = sizeof(v);
+	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &v, &len) != 0 || len != sizeof(v) ||
+	    v != AF_INET6)
+		die("%s: SO_DOMAIN is %d (len %u, %s), expected AF_INET6", who, v, (unsigned)len,
+		    strerror(errno));
+	v = -1;
+	len = sizeof(v);
+	if (getsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v, &len) != 0 || len != sizeof(v) || v != 0)
+		die("%s: IPV6_V6ONLY is %d (len %u, %s), expected 0", who, v, (unsigned)len,
+		    strerror(errno));
+	/* A longer buffer gets the int; a short one its first bytes. */
+	unsigned char big[8];
+	memset(big, 0xa5, sizeof(big));
+	len = sizeof(big);
+	if (getsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, big, &len) != 0 || len != sizeof(int) ||
+	    !untouched(big, sizeof(int), sizeof(big)))
+		die("%s: IPV6_V6ONLY with an 8-byte buffer: len %u", who, (unsigned)len);
+	int tclass = 0;
+	if (setsockopt(fd, IPPROTO_IPV6, IPV6_TCLASS, &tclass, sizeof(tclass)) != 0)
+		die("%s: setsockopt(IPV6_TCLASS): %s", who, strerror(errno));
+	v = 0;
+	if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v, sizeof(v)) == 0 || errno != EINVAL)
+		die("%s: setsockopt(IPV6_V6ONLY) on a connected socket: %s, expected EINVAL", who,
+		    strerror(errno));
+}
+
 static void check_name(int fd, bool peer, const struct sockaddr_in *want_exact,
 		       const struct in_addr *want_ip, const char *who)
 {
 	struct sockaddr_in sin;
-	socklen_t len = sizeof(sin);
 	char a[64], b[64];
-	int r = peer ? getpeername(fd, (struct sockaddr *)&sin, &len)
-		     : getsockname(fd, (struct sockaddr *)&sin, &len);
-	if (r != 0)
-		die("%s: %s: %s", who, peer ? "getpeername" : "getsockname", strerror(errno));
-	if (len != sizeof(sin) || sin.sin_family != AF_INET)
-		die("%s: %s: not AF_INET (len %u)", who, peer ? "getpeername" : "getsockname",
-		    (unsigned)len);
+	get_name_checked(fd, peer, &sin, who);
 	if (want_exact && (sin.sin_addr.s_addr != want_exact->sin_addr.s_addr ||
 			   sin.sin_port != want_exact->sin_port))
 		die("%s: %s is %s, expected %s", who, peer ? "getpeername" : "getsockname",
@@ -172,9 +322,8 @@ void client_send(int fd, unsigned id, size_t n, const struct sockaddr_in *server
 	snprintf(who, sizeof(who), "client %u", id);
 	check_name(fd, true, server, NULL, who);
 	check_name(fd, false, NULL, self, who);
-	socklen_t ml = sizeof(*me);
-	if (getsockname(fd, (struct sockaddr *)me, &ml) != 0)
-		die_errno("getsockname");
+	get_name_checked(fd, false, me, who);
+	check_v6_socket(fd, who);
 	char head[64];
 	int hl = snprintf(head, sizeof(head), "C %u %zu\n", id, n);
 	unsigned char *p = malloc(n ? n : 1);
@@ -242,9 +391,8 @@ void server_serve(int fd, const struct sockaddr_in *accepted, socklen_t accepted
 		die("server: accept() gave a non-AF_INET address (len %u)", (unsigned)accepted_len);
 	check_name(fd, true, accepted, NULL, "server");
 	struct sockaddr_in local;
-	socklen_t ll = sizeof(local);
-	if (getsockname(fd, (struct sockaddr *)&local, &ll) != 0)
-		die_errno("server getsockname");
+	get_name_checked(fd, false, &local, "server");
+	check_v6_socket(fd, "server");
 	if (self && (local.sin_port != self->sin_port ||
 		     (self->sin_addr.s_addr && local.sin_addr.s_addr != self->sin_addr.s_addr)))
 		die("server: accepted connection's local address %s, expected %s",

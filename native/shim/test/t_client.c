@@ -13,8 +13,14 @@
  *   resume         run with this side's router stopped: the first connection must take the
  *                  overlay (prints "FIRST overlay"); then one connection every 200 ms until one
  *                  is on a host socket again, i.e. the shim reconnected to a restarted router
+ *   v6-straight    (no server needed) AF_INET6 sockets Slim must leave alone: a connect() to a
+ *                  real IPv6 address (::1), one to ::ffff:127.0.0.1, and one from an IPV6_V6ONLY
+ *                  socket to ::ffff:<server> (the kernel's ENETUNREACH); a listener on [::]
+ *                  with IPV6_V6ONLY gets no hidden twin, one without does
  * Options: --self IP (this side's expected overlay IP), --id N, --payload BYTES,
- *   --expect slim|overlay|any (must the connection be on a host socket?), --timeout S.
+ *   --expect slim|overlay|any (must the connection be on a host socket?), --timeout S,
+ *   --family 4|6 (6: AF_INET6 sockets connect to ::ffff:<server>; every address shown must be
+ *   the exact v4-mapped sockaddr_in6, see common.c).
  * Prints "OK <mode>" and exits 0 on success.
  */
 #include <errno.h>
@@ -34,6 +40,8 @@
 
 static struct {
 	struct sockaddr_in server;
+	struct sockaddr_storage server_sa; /* the server as the family's sockets name it */
+	socklen_t server_len;
 	struct in_addr self;
 	bool have_self;
 	const char *mode, *expect;
@@ -68,7 +76,7 @@ static void check_path(int fd, const char *what)
 
 static int new_socket(bool nonblock)
 {
-	int fd = socket(AF_INET, SOCK_STREAM | (nonblock ? SOCK_NONBLOCK : 0), 0);
+	int fd = socket(family, SOCK_STREAM | (nonblock ? SOCK_NONBLOCK : 0), 0);
 	if (fd < 0)
 		die_errno("socket");
 	return fd;
@@ -101,7 +109,7 @@ static void exchange(int fd, unsigned id)
 static int connect_blocking(void)
 {
 	int fd = new_socket(false);
-	if (connect(fd, (struct sockaddr *)&cfg.server, sizeof(cfg.server)) != 0)
+	if (connect(fd, (struct sockaddr *)&cfg.server_sa, cfg.server_len) != 0)
 		die_errno("blocking connect");
 	return fd;
 }
@@ -120,7 +128,7 @@ static void mode_block(void)
 static void mode_nonblock(void)
 {
 	int fd = new_socket(true);
-	int r = connect(fd, (struct sockaddr *)&cfg.server, sizeof(cfg.server));
+	int r = connect(fd, (struct sockaddr *)&cfg.server_sa, cfg.server_len);
 	if (r != 0 && errno != EINPROGRESS)
 		die_errno("non-blocking connect");
 	if (!(fcntl(fd, F_GETFL) & O_NONBLOCK))
@@ -150,7 +158,7 @@ static void mode_epoll_before(void)
 		die_errno("epoll_ctl(ADD) before connect");
 	/* A second fd on the same unconnected socket, like a forked child would hold. */
 	int keep = dup(fd);
-	int r = connect(fd, (struct sockaddr *)&cfg.server, sizeof(cfg.server));
+	int r = connect(fd, (struct sockaddr *)&cfg.server_sa, cfg.server_len);
 	if (r != 0 && errno != EINPROGRESS)
 		die_errno("connect");
 	struct epoll_event out[4];
@@ -180,14 +188,14 @@ static void mode_epoll_before(void)
 static void mode_refused(void)
 {
 	int fd = new_socket(false);
-	if (connect(fd, (struct sockaddr *)&cfg.server, sizeof(cfg.server)) == 0)
+	if (connect(fd, (struct sockaddr *)&cfg.server_sa, cfg.server_len) == 0)
 		die("blocking connect to a closed port succeeded");
 	if (errno != ECONNREFUSED)
 		die("blocking connect to a closed port: %s, expected ECONNREFUSED", strerror(errno));
 	close(fd);
 
 	fd = new_socket(true);
-	if (connect(fd, (struct sockaddr *)&cfg.server, sizeof(cfg.server)) == 0)
+	if (connect(fd, (struct sockaddr *)&cfg.server_sa, cfg.server_len) == 0)
 		die("non-blocking connect to a closed port succeeded");
 	if (errno == EINPROGRESS) {
 		struct pollfd p = {.fd = fd, .events = POLLOUT};
@@ -216,7 +224,7 @@ static void mode_concurrent(void)
 			die_errno("epoll_ctl");
 	}
 	for (int i = 0; i < n; i++) {
-		int r = connect(fds[i], (struct sockaddr *)&cfg.server, sizeof(cfg.server));
+		int r = connect(fds[i], (struct sockaddr *)&cfg.server_sa, cfg.server_len);
 		if (r != 0 && errno != EINPROGRESS)
 			die("connect #%d: %s", i, strerror(errno));
 	}
@@ -262,10 +270,8 @@ static void mode_concurrent(void)
 static void check_peer(int fd, const char *what)
 {
 	struct sockaddr_in sin;
-	socklen_t len = sizeof(sin);
 	char a[64], b[64];
-	if (getpeername(fd, (struct sockaddr *)&sin, &len) != 0)
-		die("%s: getpeername: %s", what, strerror(errno));
+	get_name_checked(fd, true, &sin, what);
 	if (sin.sin_addr.s_addr != cfg.server.sin_addr.s_addr || sin.sin_port != cfg.server.sin_port)
 		die("%s: getpeername %s, expected %s", what, fmt_sin(&sin, a, sizeof(a)),
 		    fmt_sin(&cfg.server, b, sizeof(b)));
@@ -397,7 +403,7 @@ static void mode_sockopts(void)
 	    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf)) != 0 ||
 	    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) != 0)
 		die_errno("setsockopt");
-	if (connect(fd, (struct sockaddr *)&cfg.server, sizeof(cfg.server)) != 0)
+	if (connect(fd, (struct sockaddr *)&cfg.server_sa, cfg.server_len) != 0)
 		die_errno("connect");
 	check_path(fd, "sockopts");
 	if (get_int(fd, IPPROTO_TCP, TCP_NODELAY) != 1)
@@ -436,6 +442,136 @@ static void mode_resume(void)
 	}
 }
 
+/* A loopback listener of the given family and address, port chosen by the kernel. */
+static int local_listener(int fam, const void *addr, bool v6only, struct sockaddr_storage *out,
+			  socklen_t *outlen)
+{
+	int l = socket(fam, SOCK_STREAM, 0);
+	if (l < 0)
+		return -1;
+	struct sockaddr_storage sa;
+	memset(&sa, 0, sizeof(sa));
+	socklen_t len;
+	if (fam == AF_INET6) {
+		int v = v6only;
+		if (setsockopt(l, IPPROTO_IPV6, IPV6_V6ONLY, &v, sizeof(v)) != 0)
+			die_errno("setsockopt(IPV6_V6ONLY)");
+		struct sockaddr_in6 s6 = {.sin6_family = AF_INET6};
+		memcpy(&s6.sin6_addr, addr, sizeof(s6.sin6_addr));
+		memcpy(&sa, &s6, sizeof(s6));
+		len = sizeof(s6);
+	} else {
+		struct sockaddr_in s4 = {.sin_family = AF_INET};
+		memcpy(&s4.sin_addr, addr, sizeof(s4.sin_addr));
+		memcpy(&sa, &s4, sizeof(s4));
+		len = sizeof(s4);
+	}
+	if (bind(l, (struct sockaddr *)&sa, len) != 0 || listen(l, 8) != 0) {
+		close(l);
+		return -1;
+	}
+	*outlen = sizeof(*out);
+	if (getsockname(l, (struct sockaddr *)out, outlen) != 0)
+		die_errno("getsockname(local listener)");
+	return l;
+}
+
+/* Connects an AF_INET6 socket to dst (a listener of this process), which must stay on the
+ * overlay (here: this namespace's loopback), with the kernel's own addresses. */
+static void straight_connect(int l, const struct sockaddr_in6 *dst, const char *what)
+{
+	int fd = socket(AF_INET6, SOCK_STREAM, 0);
+	if (fd < 0)
+		die_errno("socket(AF_INET6)");
+	if (connect(fd, (const struct sockaddr *)dst, sizeof(*dst)) != 0)
+		die("%s: connect: %s", what, strerror(errno));
+	if (is_host_socket(fd))
+		die("%s: replaced by a host socket", what);
+	struct sockaddr_in6 peer;
+	socklen_t len = sizeof(peer);
+	memset(&peer, 0xa5, sizeof(peer));
+	if (getpeername(fd, (struct sockaddr *)&peer, &len) != 0 || len != sizeof(peer) ||
+	    peer.sin6_family != AF_INET6 || peer.sin6_port != dst->sin6_port ||
+	    memcmp(&peer.sin6_addr, &dst->sin6_addr, sizeof(peer.sin6_addr)) != 0)
+		die("%s: getpeername is not the destination", what);
+	int c = accept(l, NULL, NULL);
+	if (c < 0)
+		die("%s: accept: %s", what, strerror(errno));
+	write_all(fd, "x", 1, what);
+	char ch;
+	if (read(c, &ch, 1) != 1 || ch != 'x')
+		die("%s: the byte did not arrive", what);
+	close(c);
+	close(fd);
+}
+
+static int host_sockets(void)
+{
+	int n = 0;
+	for (int fd = 0; fd < 4096; fd++) {
+		int dom;
+		socklen_t dl = sizeof(dom);
+		if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &dom, &dl) == 0 && is_host_socket(fd))
+			n++;
+	}
+	return n;
+}
+
+static void mode_v6_straight(void)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	/* A real IPv6 destination. */
+	int l = local_listener(AF_INET6, &in6addr_loopback, true, &ss, &sl);
+	if (l < 0) {
+		note("no IPv6 loopback here (%s): the ::1 check is skipped", strerror(errno));
+	} else {
+		struct sockaddr_in6 dst;
+		memcpy(&dst, &ss, sizeof(dst));
+		straight_connect(l, &dst, "connect to [::1]");
+		close(l);
+	}
+	/* ::ffff:127.0.0.1: IPv4 loopback is the container's own. */
+	struct in_addr lo4 = {.s_addr = htonl(INADDR_LOOPBACK)};
+	l = local_listener(AF_INET, &lo4, false, &ss, &sl);
+	if (l < 0)
+		die_errno("listener on 127.0.0.1");
+	struct sockaddr_in lo;
+	memcpy(&lo, &ss, sizeof(lo));
+	struct sockaddr_in6 dst;
+	v4_mapped(&lo, &dst);
+	straight_connect(l, &dst, "connect to [::ffff:127.0.0.1]");
+	close(l);
+	/* An IPV6_V6ONLY socket cannot reach an IPv4 peer: the kernel says so, not the shim. */
+	int fd = socket(AF_INET6, SOCK_STREAM, 0);
+	int one = 1;
+	if (fd < 0 || setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) != 0)
+		die_errno("v6only socket");
+	v4_mapped(&cfg.server, &dst);
+	if (connect(fd, (struct sockaddr *)&dst, sizeof(dst)) == 0)
+		die("an IPV6_V6ONLY socket connected to ::ffff:<server>");
+	if (errno != ENETUNREACH)
+		die("IPV6_V6ONLY socket to ::ffff:<server>: %s, expected ENETUNREACH", strerror(errno));
+	close(fd);
+	/* Listeners on [::]: IPv6-only gets no hidden twin, dual-stack gets one. */
+	int before = host_sockets();
+	l = local_listener(AF_INET6, &in6addr_any, true, &ss, &sl);
+	if (l < 0)
+		die_errno("IPV6_V6ONLY listener on [::]");
+	if (host_sockets() != before)
+		die("an IPV6_V6ONLY listener on [::] got a hidden listener");
+	close(l);
+	l = local_listener(AF_INET6, &in6addr_any, false, &ss, &sl);
+	if (l < 0)
+		die_errno("dual-stack listener on [::]");
+	if (host_sockets() != before + 1)
+		die("a dual-stack listener on [::] has %d hidden listeners, expected 1",
+		    host_sockets() - before);
+	close(l);
+	if (host_sockets() != before)
+		die("closing the dual-stack listener left its hidden listener open");
+}
+
 int main(int argc, char **argv)
 {
 	prog = "t_client";
@@ -468,12 +604,15 @@ int main(int argc, char **argv)
 			cfg.child_fd = atoi(v);
 		} else if (!strcmp(a, "--timeout")) {
 			cfg.timeout = atoi(v);
+		} else if (!strcmp(a, "--family")) {
+			parse_family(v);
 		} else {
 			die("unknown option %s", a);
 		}
 	}
 	if (!have_server)
 		die("--server IP:PORT is required");
+	cfg.server_len = to_family(&cfg.server, &cfg.server_sa);
 	if (strcmp(cfg.expect, "slim") && strcmp(cfg.expect, "overlay") && strcmp(cfg.expect, "any"))
 		die("--expect slim|overlay|any");
 	signal(SIGALRM, on_alarm);
@@ -500,6 +639,8 @@ int main(int argc, char **argv)
 		mode_sockopts();
 	else if (!strcmp(cfg.mode, "resume"))
 		mode_resume();
+	else if (!strcmp(cfg.mode, "v6-straight"))
+		mode_v6_straight();
 	else
 		die("unknown mode %s", cfg.mode);
 	printf("OK %s\n", cfg.mode);

@@ -25,6 +25,15 @@
  *                  stay --linger S seconds (default 3) so a client can find the port refused
  *   --check-close-range   after listen(): a dup of the listener closed with close_range(), its
  *                  number reused by a pipe, must behave as that pipe in epoll
+ *   --family 4|6   6: the listener is an AF_INET6 socket bound to [::]:PORT (dual-stack), and
+ *                  every address accept()/getpeername()/getsockname() give must be the exact
+ *                  v4-mapped sockaddr_in6 of the IPv4 one; accepted fds must answer SO_DOMAIN
+ *                  AF_INET6 and IPV6_V6ONLY 0 (common.c)
+ *   --bind-mapped  (family 6) bind to [::ffff:IP]:PORT instead of [::]
+ *   --v6only 0|1   (family 6) set IPV6_V6ONLY first (default: leave the system's default)
+ *   --expect-twin N   after listen(): N host sockets (hidden listeners) must be in the process
+ *   --accept-short    accept4() with a buffer shorter than the address: the kernel's truncation
+ *                  (a partial copy, the full length reported) is checked against getpeername()
  *   --timeout S    give up after S seconds (default 60)
  * Prints "READY <port>" on stdout once listening and "OK served N (slim S, overlay O)" at the end.
  */
@@ -51,11 +60,14 @@ static struct {
 	int count, workers, expect_slim, expect_overlay, accept_flags, inherit_fd, timeout;
 	bool exclusive, epoll_before_listen, relisten, reexec, shutdown_after;
 	int linger;
+	bool bind_mapped, accept_short;
+	int v6only, expect_twin;
 	struct in_addr peers[64];
 	int npeers;
 	char **argv;
 } cfg = {.mode = "blocking", .count = 1, .workers = 2, .expect_slim = -1, .expect_overlay = -1,
-	 .accept_flags = SOCK_NONBLOCK | SOCK_CLOEXEC, .inherit_fd = -1, .timeout = 60, .linger = 3};
+	 .accept_flags = SOCK_NONBLOCK | SOCK_CLOEXEC, .inherit_fd = -1, .timeout = 60, .linger = 3,
+	 .v6only = -1, .expect_twin = -1};
 
 static atomic_int served, served_slim, served_overlay;
 static atomic_bool stopping;
@@ -110,9 +122,10 @@ static void handle(int c, const struct sockaddr_in *addr, socklen_t alen)
 /* One accept4(); returns false on EAGAIN. */
 static bool accept_one(int l)
 {
-	struct sockaddr_in addr;
+	struct sockaddr_storage addr;
 	memset(&addr, 0xa5, sizeof(addr)); /* anything not written shows */
-	socklen_t alen = sizeof(addr);
+	socklen_t inlen = cfg.accept_short ? family_short_len() : (socklen_t)sizeof(addr);
+	socklen_t alen = inlen;
 	int c = accept4(l, (struct sockaddr *)&addr, &alen, cfg.accept_flags);
 	if (c < 0) {
 		if (errno == EAGAIN || errno == EWOULDBLOCK)
@@ -123,7 +136,26 @@ static bool accept_one(int l)
 			return true;
 		die_errno("accept4");
 	}
-	handle(c, &addr, alen);
+	/* The kernel copies at most what was passed, reports the full length. */
+	if (alen != family_len())
+		die("accept4: address length %u, expected %u", (unsigned)alen,
+		    (unsigned)family_len());
+	if (!untouched(&addr, alen < inlen ? alen : inlen, sizeof(addr)))
+		die("accept4 wrote past the %u bytes it was given", (unsigned)inlen);
+	struct sockaddr_in peer;
+	if (cfg.accept_short) {
+		struct sockaddr_storage full;
+		socklen_t fl = sizeof(full);
+		if (getpeername(c, (struct sockaddr *)&full, &fl) != 0)
+			die_errno("getpeername");
+		if (memcmp(&addr, &full, inlen) != 0)
+			die("accept4 with %u bytes: not the start of the peer's address",
+			    (unsigned)inlen);
+		from_family(&full, fl, &peer, "accept4");
+	} else {
+		from_family(&addr, alen, &peer, "accept4");
+	}
+	handle(c, &peer, sizeof(peer));
 	return true;
 }
 
@@ -421,9 +453,53 @@ static void parse_peers(char *s)
 		parse_ip(tok, &cfg.peers[cfg.npeers++]);
 }
 
+/* The listener's own address as the server's checks want it: the IPv4 address given with
+ * --listen (0.0.0.0 for a dual-stack [::]) and the port the listener has. */
+static void listener_name(int l)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	if (getsockname(l, (struct sockaddr *)&ss, &len) != 0)
+		die_errno("getsockname(listener)");
+	if (family == AF_INET) {
+		if (len != sizeof(cfg.listen))
+			die("getsockname(listener): length %u", (unsigned)len);
+		memcpy(&cfg.listen, &ss, sizeof(cfg.listen));
+		return;
+	}
+	struct sockaddr_in6 sin6;
+	if (len != sizeof(sin6))
+		die("getsockname(listener): length %u, not an AF_INET6 address", (unsigned)len);
+	memcpy(&sin6, &ss, sizeof(sin6));
+	if (sin6.sin6_family != AF_INET6)
+		die("getsockname(listener): family %d", sin6.sin6_family);
+	cfg.listen.sin_port = sin6.sin6_port;
+	if (IN6_IS_ADDR_UNSPECIFIED(&sin6.sin6_addr))
+		cfg.listen.sin_addr.s_addr = 0;
+	else if (IN6_IS_ADDR_V4MAPPED(&sin6.sin6_addr))
+		memcpy(&cfg.listen.sin_addr, &sin6.sin6_addr.s6_addr[12], 4);
+	else
+		die("getsockname(listener): not :: nor v4-mapped");
+}
+
+/* How many of this process's fds are sockets of another network namespace (hidden listeners). */
+static int count_host_sockets(void)
+{
+	int n = 0;
+	for (int fd = 0; fd < 4096; fd++) {
+		int dom;
+		socklen_t dl = sizeof(dom);
+		if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &dom, &dl) != 0)
+			continue; /* not open, or not a socket */
+		if (is_host_socket(fd))
+			n++;
+	}
+	return n;
+}
+
 static int make_listener(int *ep_out)
 {
-	int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int l = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (l < 0)
 		die_errno("socket");
 	int one = 1;
@@ -432,7 +508,21 @@ static int make_listener(int *ep_out)
 	if (!strcmp(cfg.mode, "reuseport") &&
 	    setsockopt(l, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0)
 		die_errno("setsockopt(SO_REUSEPORT)");
-	if (bind(l, (struct sockaddr *)&cfg.listen, sizeof(cfg.listen)) != 0)
+	if (family == AF_INET6 && cfg.v6only >= 0 &&
+	    setsockopt(l, IPPROTO_IPV6, IPV6_V6ONLY, &cfg.v6only, sizeof(cfg.v6only)) != 0)
+		die_errno("setsockopt(IPV6_V6ONLY)");
+	struct sockaddr_storage sa;
+	socklen_t salen;
+	if (family == AF_INET6 && !cfg.bind_mapped) {
+		struct sockaddr_in6 any = {.sin6_family = AF_INET6, .sin6_port = cfg.listen.sin_port,
+					   .sin6_addr = IN6ADDR_ANY_INIT};
+		memset(&sa, 0, sizeof(sa));
+		memcpy(&sa, &any, sizeof(any));
+		salen = sizeof(any);
+	} else {
+		salen = to_family(&cfg.listen, &sa);
+	}
+	if (bind(l, (struct sockaddr *)&sa, salen) != 0)
 		die_errno("bind");
 	*ep_out = -1;
 	if (cfg.epoll_before_listen && strncmp(cfg.mode, "epoll", 5) == 0) {
@@ -453,9 +543,10 @@ static int make_listener(int *ep_out)
 		die_errno("listen");
 	if (cfg.relisten && listen(l, 1024) != 0)
 		die_errno("listen (again)");
-	socklen_t len = sizeof(cfg.listen);
-	if (getsockname(l, (struct sockaddr *)&cfg.listen, &len) != 0)
-		die_errno("getsockname(listener)");
+	listener_name(l);
+	if (cfg.expect_twin >= 0 && count_host_sockets() != cfg.expect_twin)
+		die("after listen(): %d host sockets (hidden listeners), expected %d",
+		    count_host_sockets(), cfg.expect_twin);
 	return l;
 }
 
@@ -495,6 +586,14 @@ int main(int argc, char **argv)
 			cfg.shutdown_after = true;
 			continue;
 		}
+		if (!strcmp(a, "--bind-mapped")) {
+			cfg.bind_mapped = true;
+			continue;
+		}
+		if (!strcmp(a, "--accept-short")) {
+			cfg.accept_short = true;
+			continue;
+		}
 		if (!v)
 			die("option %s needs a value", a);
 		i++;
@@ -526,6 +625,12 @@ int main(int argc, char **argv)
 			cfg.timeout = atoi(v);
 		} else if (!strcmp(a, "--linger")) {
 			cfg.linger = atoi(v);
+		} else if (!strcmp(a, "--family")) {
+			parse_family(v);
+		} else if (!strcmp(a, "--v6only")) {
+			cfg.v6only = atoi(v);
+		} else if (!strcmp(a, "--expect-twin")) {
+			cfg.expect_twin = atoi(v);
 		} else {
 			die("unknown option %s", a);
 		}
@@ -544,9 +649,7 @@ int main(int argc, char **argv)
 	}
 	if (cfg.inherit_fd >= 0) {
 		l = cfg.inherit_fd;
-		socklen_t len = sizeof(cfg.listen);
-		if (getsockname(l, (struct sockaddr *)&cfg.listen, &len) != 0)
-			die_errno("getsockname(inherited listener)");
+		listener_name(l);
 	} else {
 		l = make_listener(&ep);
 	}
