@@ -7,7 +7,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { METRICS, type ModeKey, type Summary } from './report.js';
 
-const COLORS: Record<ModeKey, string> = { H: '0x7f7f7f', S: '0x2ca02c', V: '0x1f77b4', O: '0xff7f0e' };
+// Ss dark green, St light green: the same shim, with and without secure mode's programs.
+const COLORS: Record<ModeKey, string> = { H: '0x7f7f7f', Ss: '0x1a7a1a', St: '0x98df8a', V: '0x1f77b4', O: '0xff7f0e' };
 
 function gnuplotPath(): string | null {
   try {
@@ -28,20 +29,30 @@ function dq(s: string): string {
   return `"${s.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`;
 }
 
+/** An extra panel of ratios (e.g. Ss/St per repetition): a bar per metric at the median, min–max whisker, reference lines. */
+export interface RatioPanel {
+  title: string;
+  bars: { label: string; median: number; min: number; max: number }[];
+  refLines: number[];
+}
+
 /**
  * Writes the chart to pngFile. Returns null when written, else why not (no gnuplot, nothing to
  * draw, gnuplot's error).
  */
-export function writeChart(pngFile: string, title: string, summary: Summary, modes: readonly ModeKey[]): string | null {
+export function writeChart(pngFile: string, title: string, summary: Summary, modes: readonly ModeKey[], ratioPanel?: RatioPanel): string | null {
   if (!gnuplotPath()) return 'gnuplot is not installed (Debian package gnuplot-nox, see test/install-prereqs.sh)';
   const panels = METRICS.filter((m) => m.chart && modes.some((k) => summary[m.key]?.[k]?.n));
   if (panels.length === 0) return 'nothing measured to draw';
+  const ratio = ratioPanel && ratioPanel.bars.length ? ratioPanel : undefined;
   const dir = mkdtempSync(path.join(os.tmpdir(), 'slim-bench-chart-'));
   try {
-    const cols = Math.min(4, panels.length);
-    const rows = Math.ceil(panels.length / cols);
+    const count = panels.length + (ratio ? 1 : 0);
+    const cols = Math.min(ratio ? 3 : 4, count);
+    const rows = Math.ceil(count / cols);
+    const titleLines = title.split('\n').length;
     const lines = [
-      `set terminal pngcairo size ${cols * 400},${rows * 330 + 40} font 'sans,9'`,
+      `set terminal pngcairo size ${cols * 400},${rows * 330 + 20 + 20 * titleLines} font 'sans,9'`,
       `set output ${q(pngFile)}`,
       `set multiplot layout ${rows},${cols} title ${dq(title)} font 'sans,11' noenhanced`,
       'set style fill solid 0.75 border -1',
@@ -70,6 +81,15 @@ export function writeChart(pngFile: string, title: string, summary: Summary, mod
       lines.push(`set title ${dq(`${m.label}\n${m.unit}, ${arrow}`)} noenhanced`);
       lines.push(`plot ${q(data)} using 0:2:5:xtic(1) with boxes lc rgb variable, '' using 0:2:3:4 with yerrorbars lc rgb 'black' pt 0 lw 1.5`);
     });
+    if (ratio) {
+      const data = path.join(dir, 'ratio.dat');
+      writeFileSync(data, `${ratio.bars.map((b) => `"${b.label.replace(/"/g, '')}" ${b.median} ${b.min} ${b.max}`).join('\n')}\n`);
+      lines.push('unset label', 'unset arrow');
+      lines.push(`set xrange [-0.6:${ratio.bars.length - 0.4}]`, 'set xtics rotate by -35 left font \'sans,7\'');
+      for (const y of ratio.refLines) lines.push(`set arrow from graph 0, first ${y} to graph 1, first ${y} nohead dt 2 lc rgb 'red'`);
+      lines.push(`set title ${dq(ratio.title)} noenhanced`);
+      lines.push(`plot ${q(data)} using 0:2:xtic(1) with boxes lc rgb '0x1a7a1a', '' using 0:2:3:4 with yerrorbars lc rgb 'black' pt 0 lw 1.5`);
+    }
     lines.push('unset multiplot');
     const script = path.join(dir, 'chart.gp');
     writeFileSync(script, `${lines.join('\n')}\n`);
