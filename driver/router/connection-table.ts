@@ -1,5 +1,5 @@
 // Which overlay client each host connection belongs to. The client's router says so (an
-// announcement, sent before its SYN leaves); the server's shim asks when accept() returns the host
+// announcement, sent as its SYN leaves); the server's shim asks when accept() returns the host
 // connection. Announcements usually arrive first; a PEER that comes early waits a little.
 // Afterwards the pair is remembered by socket cookie, for getpeername after exec (IDENTIFY).
 import type { Addr } from './shim-wire.js';
@@ -76,11 +76,6 @@ export class ConnectionTable {
 
   recall(cookie: bigint): ConnectionAddrs | undefined {
     return this.known.get(cookie);
-  }
-
-  /** An announcement for clientHost is here and unclaimed. */
-  isPending(clientHost: Addr): boolean {
-    return this.pending.has(key(clientHost));
   }
 
   get pendingCount(): number {

@@ -1,8 +1,7 @@
 // Host sockets made for containers: created non-blocking and close-on-exec, given the options the
 // app set on its own socket (before the SYN: buffer sizes and window scaling depend on it).
-import { bindIPv4, closeFd, connectStart, listenFd, localAddress, sendSyn, setsockoptRaw, socketConstants, tcpSocket } from '../../native/router-addon/index.js';
+import { bindIPv4, closeFd, connectIPv4, listenFd, localAddress, setsockoptRaw, socketConstants, tcpSocket } from '../../native/router-addon/index.js';
 import type { Addr, SockOpts } from './shim-wire.js';
-import type { Span } from './trace.js';
 
 function int(v: number): Buffer {
   const b = Buffer.alloc(4);
@@ -52,36 +51,13 @@ function withSocket<T>(fn: (fd: number) => T): T {
   }
 }
 
-export interface StartedConnect {
-  fd: number;
-  /** The host address and port the kernel gave the socket. */
-  local: Addr;
-  cookie: bigint;
-  /** The SYN has not left yet: sendHeldSyn() sends it. */
-  synHeld: boolean;
-}
-
-/** Starts a connect to hostAddr:hostPort, holding its SYN back where the kernel can: the port is
- *  bound (the far router is told which connection is coming by it) and nothing is sent until
- *  sendHeldSyn(). Without holding, the SYN leaves now and the handshake goes on in the kernel. */
-export function startConnect(opts: SockOpts, hostAddr: string, hostPort: number, span?: Span): StartedConnect {
+/** Starts a connect to hostAddr:hostPort; the handshake goes on in the kernel. */
+export function startConnect(opts: SockOpts, hostAddr: string, hostPort: number): { fd: number; local: Addr } {
   return withSocket((fd) => {
-    span?.mark('socket');
     applyOptions(fd, opts);
-    span?.mark('options');
-    const { local, cookie, synHeld } = connectStart(fd, hostAddr, hostPort, true);
-    span?.mark('connect');
-    return { fd, local, cookie, synHeld };
+    connectIPv4(fd, hostAddr, hostPort);
+    return { fd, local: localAddress(fd) };
   });
-}
-
-/** Sends the SYN startConnect held back (if it did); throws connect()'s errno. The socket is
- *  then what a plain non-blocking connect() leaves, but for TCP_FASTOPEN_CONNECT and
- *  TCP_FASTOPEN_NO_COOKIE reading 1: the kernel resets them only on a closed socket, so the shim
- *  does it when the app disconnects (connect(AF_UNSPEC)), before any later connect() could be
- *  held back too. */
-export function sendHeldSyn(started: StartedConnect): void {
-  if (started.synHeld) sendSyn(started.fd);
 }
 
 /** A listener on hostAddr, on `port` (0 = any); throws EADDRINUSE and the like. */

@@ -17,7 +17,6 @@ import { type Announcement, RouterChannelPool, RouterChannelServer } from './rou
 import { installShim } from './shim-files.js';
 import { closeReplyFd, handleRequest, type Reply, type RequestContext } from './shim-requests.js';
 import { decodeRequest, WIRE_MAX_SIZE, WireError } from './shim-wire.js';
-import { routerTrace, type Span } from './trace.js';
 
 export interface RouterConfig {
   runDir: string;
@@ -118,20 +117,15 @@ export class SlimRouter {
         conn.close();
         return;
       }
-      void this.answer(conn, caller, message, routerTrace?.request(conn.cred.pid)).finally(() => inFlight--);
+      void this.answer(conn, caller, message).finally(() => inFlight--);
     });
   }
 
-  private async answer(conn: SeqpacketConnection, callerP: Promise<Caller | null>, message: Buffer, span?: Span): Promise<void> {
+  private async answer(conn: SeqpacketConnection, callerP: Promise<Caller | null>, message: Buffer): Promise<void> {
     let reply: Reply;
     try {
       const req = decodeRequest(message);
-      span?.named(req.type, req.seq);
-      span?.mark('decode');
-      const caller = await callerP;
-      span?.mark('caller');
-      reply = await handleRequest(this.ctx, caller, req, span);
-      span?.mark('handled');
+      reply = await handleRequest(this.ctx, await callerP, req);
     } catch (err) {
       if (err instanceof WireError) {
         this.counts.hostile++;
@@ -148,16 +142,11 @@ export class SlimRouter {
     if (reply.listenerAdded) this.save();
     try {
       if (!conn.closed) conn.send(reply.message, reply.fd === undefined ? [] : [reply.fd]);
-      span?.mark('sent');
     } catch (err) {
       this.log.debug({ pid: conn.cred.pid, err: (err as Error).message }, 'router: cannot reply to a shim');
       conn.close();
     } finally {
       closeReplyFd(reply);
-      if (span) {
-        span.mark('closed');
-        routerTrace!.end(span);
-      }
     }
   }
 
@@ -172,7 +161,6 @@ export class SlimRouter {
   /** Another router says a connection to one of our listeners is on its way. Believed only for
    *  that router's own host address and its own endpoints. */
   private announced(view: ClusterView, a: Announcement, from: string): void {
-    routerTrace?.announcement(a.clientHost);
     const host = view.host(from);
     const owns = view.endpointsWithIp(a.clientOverlay.ip).some((e) => e.host === from);
     if (!host || host.addr !== a.clientHost.ip || !owns) {

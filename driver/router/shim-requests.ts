@@ -7,11 +7,10 @@ import type { SecureMaps } from '../secure/maps.js';
 import type { Caller } from './callers.js';
 import type { ClusterView, EndpointView } from './cluster-view.js';
 import type { ConnectionTable } from './connection-table.js';
-import { errnoOf, openListener, sendHeldSyn, startConnect } from './host-sockets.js';
+import { errnoOf, openListener, startConnect } from './host-sockets.js';
 import type { ListenerLookup } from './listener-lookup.js';
 import type { ListenerTable } from './listener-table.js';
 import type { RouterChannelPool } from './router-channel.js';
-import type { Span } from './trace.js';
 import {
   type Addr, connectReply, identifyReply, KIND_CONNECTION, KIND_LISTENER, listenReply, MSG, peerReply, type ShimRequest,
   STATUS_FALLBACK, STATUS_OK,
@@ -51,34 +50,25 @@ export interface RequestContext {
   policy?: PolicyGate;
 }
 
-export async function handleRequest(ctx: RequestContext, caller: Caller | null, req: ShimRequest, span?: Span): Promise<Reply> {
+export async function handleRequest(ctx: RequestContext, caller: Caller | null, req: ShimRequest): Promise<Reply> {
   switch (req.type) {
     case MSG.CONNECT:
-      return connect(ctx, caller, req, span);
+      return connect(ctx, caller, req);
     case MSG.LISTEN:
       return listen(ctx, caller, req);
     case MSG.PEER:
-      return peer(ctx, caller, req, span);
+      return peer(ctx, caller, req);
     case MSG.IDENTIFY:
       return identify(ctx, caller, req);
   }
 }
 
-/** Per caller (one per shim connection, addresses read once): its endpoints as of a view
- *  generation. Every CONNECT and PEER needs them; working them out anew cost more than the map
- *  lookup that replaces it. */
-const endpointsSeen = new WeakMap<Caller, { generation: number; endpoints: EndpointView[] }>();
-
 /** The caller's endpoints on this host that may have host sockets. */
 function callerEndpoints(ctx: RequestContext, caller: Caller): EndpointView[] {
-  const seen = endpointsSeen.get(caller);
-  if (seen && seen.generation === ctx.view.generation) return seen.endpoints;
-  const endpoints = caller.addresses.flatMap((ip) => ctx.view.endpointsWithIp(ip).filter((e) => e.host === ctx.hostId));
-  endpointsSeen.set(caller, { generation: ctx.view.generation, endpoints });
-  return endpoints;
+  return caller.addresses.flatMap((ip) => ctx.view.endpointsWithIp(ip).filter((e) => e.host === ctx.hostId));
 }
 
-async function connect(ctx: RequestContext, caller: Caller | null, req: Extract<ShimRequest, { type: 1 }>, span?: Span): Promise<Reply> {
+async function connect(ctx: RequestContext, caller: Caller | null, req: Extract<ShimRequest, { type: 1 }>): Promise<Reply> {
   const fallback = (reason: string): Reply => ({ message: connectReply(req.seq, STATUS_FALLBACK), outcome: 'fallback', reason });
   if (!caller) return fallback('caller gone or unreadable');
   const mine = callerEndpoints(ctx, caller);
@@ -89,7 +79,6 @@ async function connect(ctx: RequestContext, caller: Caller | null, req: Extract<
     if (src) pair = { src, dst };
   }
   if (!pair) return fallback('destination is not on a Slim network of the caller');
-  span?.mark('endpoints');
   const { src, dst } = pair;
   const refused = (why: string): Reply => {
     if (ctx.policy) ctx.policy.counts.refused++;
@@ -100,7 +89,6 @@ async function connect(ctx: RequestContext, caller: Caller | null, req: Extract<
     const v = ctx.policy.verdict(src, dst, req.dst.port);
     if (v.action !== 'allow') return refused(`${v.action} by rule ${v.rule}`);
   }
-  span?.mark('policy');
   if (pair.src.liveMigration || pair.dst.liveMigration) return fallback('live-migration endpoint');
   const owner = ctx.view.host(pair.dst.host);
   if (!owner) return fallback('destination host not live');
@@ -110,7 +98,6 @@ async function connect(ctx: RequestContext, caller: Caller | null, req: Extract<
   } catch {
     return fallback('far router unreachable'); // the overlay still is
   }
-  span?.mark('lookup');
   if (hostPort === null) return fallback('no Slim listener there (server without the shim, or not listening yet)');
   // Decided again on the current picture, with no await from here until the socket is tracked:
   // a policy change either reaches this check or the revocation that follows it finds the socket.
@@ -118,7 +105,7 @@ async function connect(ctx: RequestContext, caller: Caller | null, req: Extract<
   if (again && again.action !== 'allow') return refused(`${again.action} by rule ${again.rule}`);
   let started;
   try {
-    started = startConnect(req.opts, owner.addr, hostPort, span);
+    started = startConnect(req.opts, owner.addr, hostPort);
   } catch (err) {
     ctx.lookup.forget(owner, req.dst.ip, req.dst.port);
     const errno = errnoOf(err);
@@ -126,30 +113,13 @@ async function connect(ctx: RequestContext, caller: Caller | null, req: Extract<
     return { message: connectReply(req.seq, errno), outcome: 'refused' };
   }
   const clientOverlay: Addr = { ip: pair.src.ip, port: started.local.port };
-  span?.note('port', started.local.port);
-  // Announced before the SYN leaves, so the far router knows the connection before its server's
-  // accept() asks (PEER). Sent after it, it lost that race whenever the handshake is quicker than
-  // the router channel (two hosts on one machine: the handshake completes inside the SYN's send).
+  // Sent as the SYN leaves: the far router has it before the server's accept() asks.
   if (owner.id === ctx.hostId) ctx.connections.announce(started.local, { clientOverlay, dst: req.dst, from: ctx.hostId });
   else ctx.pool.announce(owner.addr, owner.routerPort ?? 0, { clientHost: started.local, clientOverlay, dst: req.dst });
-  span?.mark('announce');
-  try {
-    sendHeldSyn(started);
-  } catch (err) {
-    closeFd(started.fd); // the announcement expires unclaimed at the far router
-    ctx.lookup.forget(owner, req.dst.ip, req.dst.port);
-    const errno = errnoOf(err);
-    if (errno === null) throw err;
-    return { message: connectReply(req.seq, errno), outcome: 'refused' };
-  }
-  span?.mark('syn');
-  const cookie = started.cookie;
+  const cookie = socketCookie(started.fd);
   ctx.connections.remember(cookie, { local: clientOverlay, peer: req.dst });
-  span?.mark('remember');
   ctx.secure?.handedOut(cookie, { hostLocal: started.local, hostPeer: { ip: owner.addr, port: hostPort }, overlayLocal: clientOverlay, overlayPeer: req.dst });
-  span?.mark('secure');
   ctx.policy?.track(cookie, started.local, { ip: owner.addr, port: hostPort }, src, dst, req.dst.port);
-  span?.mark('policyTrack');
   return { message: connectReply(req.seq, STATUS_OK, clientOverlay, req.dst), fd: started.fd, outcome: 'replaced' };
 }
 
@@ -185,7 +155,7 @@ async function listen(ctx: RequestContext, caller: Caller | null, req: Extract<S
   return { message: listenReply(req.seq, STATUS_OK, { ip: ctx.advertiseAddr, port: opened.port }), fd: opened.fd, outcome: 'answered', listenerAdded: true };
 }
 
-async function peer(ctx: RequestContext, caller: Caller | null, req: Extract<ShimRequest, { type: 5 }>, span?: Span): Promise<Reply> {
+async function peer(ctx: RequestContext, caller: Caller | null, req: Extract<ShimRequest, { type: 5 }>): Promise<Reply> {
   const refuse: Reply = { message: peerReply(req.seq, ECONNABORTED), outcome: 'refused' };
   if (!caller) return refuse;
   // Only a listener of the caller's own may ask, and only then is it worth waiting.
@@ -193,15 +163,10 @@ async function peer(ctx: RequestContext, caller: Caller | null, req: Extract<Shi
   if (!mine.some((e) => req.listen.ip === '0.0.0.0' || e.ip === req.listen.ip)) return refuse;
   // In secure mode the kernel hides host addresses from the shim: which connection this is comes
   // from the kernel's own record of what the hidden listener accepted (by cookie).
-  span?.mark('endpoints');
   const kernel = ctx.secure?.acceptedConnection(req.cookie);
   if (kernel && kernel.local.ip !== ctx.advertiseAddr) return refuse;
-  span?.mark('secureLookup');
   const hostPeer = kernel?.peer ?? req.hostPeer;
-  span?.note('port', hostPeer.port);
-  const waits = span && !ctx.connections.isPending(hostPeer); // traced: did PEER beat the announcement?
   const a = await ctx.connections.claim(hostPeer, PEER_WAIT_MS);
-  span?.mark(waits ? 'waited' : 'claimed');
   // Meant for this listener, in this namespace? A stale cached port can send a client elsewhere.
   if (!a || a.dst.port !== req.listen.port || (req.listen.ip !== '0.0.0.0' && req.listen.ip !== a.dst.ip) || !mine.some((e) => e.ip === a.dst.ip)) {
     return refuse;
@@ -209,7 +174,6 @@ async function peer(ctx: RequestContext, caller: Caller | null, req: Extract<Shi
   ctx.connections.remember(req.cookie, { local: a.dst, peer: a.clientOverlay });
   // The kernel rewrites only for a socket with exactly these host addresses.
   ctx.secure?.handedOut(req.cookie, { hostLocal: kernel?.local ?? { ip: ctx.advertiseAddr, port: 0 }, hostPeer, overlayLocal: a.dst, overlayPeer: a.clientOverlay });
-  span?.mark('secure');
   return { message: peerReply(req.seq, STATUS_OK, a.dst, a.clientOverlay), outcome: 'answered' };
 }
 

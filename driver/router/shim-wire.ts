@@ -81,26 +81,9 @@ function readAddr(b: Buffer, at: number): Addr {
   return { ip: `${b[at]}.${b[at + 1]}.${b[at + 2]}.${b[at + 3]}`, port: b.readUInt16BE(at + 4) };
 }
 
-/** A dotted quad as the u32 of its four bytes (network order; parts that are not numbers are 0).
- *  Cached: every reply and map entry carries one of the same few addresses (this host's
- *  endpoints and hosts), and splitting them anew each time showed up in connect()'s profile. */
-const ipCache = new Map<string, number>();
-const IP_CACHE_MAX = 4096;
-
-export function ipv4Bits(ip: string): number {
-  let bits = ipCache.get(ip);
-  if (bits === undefined) {
-    const parts = ip.split('.');
-    bits = 0;
-    for (let i = 0; i < 4; i++) bits = ((bits << 8) | (Number(parts[i]) & 0xff)) >>> 0;
-    if (ipCache.size >= IP_CACHE_MAX) ipCache.clear();
-    ipCache.set(ip, bits);
-  }
-  return bits;
-}
-
 function writeAddr(b: Buffer, at: number, a: Addr): void {
-  b.writeUInt32BE(ipv4Bits(a.ip), at);
+  const parts = a.ip.split('.').map(Number);
+  for (let i = 0; i < 4; i++) b[at + i] = parts[i] ?? 0;
   b.writeUInt16BE(a.port, at + 4);
 }
 

@@ -6,7 +6,7 @@
 import { isIPv4 } from 'node:net';
 import { join } from 'node:path';
 import { bpfMapLookup, bpfMapUpdate, bpfObjGet, closeFd } from '../../native/router-addon/index.js';
-import { type Addr, ipv4Bits } from '../router/shim-wire.js';
+import type { Addr } from '../router/shim-wire.js';
 
 /** enum slim_stat, in order. */
 export const STAT_NAMES = [
@@ -24,21 +24,14 @@ export interface HandedOut {
   overlayPeer: Addr;
 }
 
-/** Addresses already checked: the same few are written for every connection. */
-const checkedIps = new Set<string>();
-
 function ip4(buf: Buffer, offset: number, ip: string): void {
-  if (!checkedIps.has(ip)) {
-    if (!isIPv4(ip)) throw new Error(`not an IPv4 address: ${ip}`);
-    if (checkedIps.size >= 4096) checkedIps.clear();
-    checkedIps.add(ip);
-  }
-  buf.writeUInt32BE(ipv4Bits(ip), offset);
+  if (!isIPv4(ip)) throw new Error(`not an IPv4 address: ${ip}`);
+  ip.split('.').forEach((o, i) => buf.writeUInt8(Number(o), offset + i));
 }
 
-/** struct slim_overlay_addrs: IPs and ports in network order. Into `b` when given (a buffer
- *  reused across calls: the map update copies it at once). */
-export function encodeAddrs(h: HandedOut, b = Buffer.alloc(24)): Buffer {
+/** struct slim_overlay_addrs: IPs and ports in network order. */
+export function encodeAddrs(h: HandedOut): Buffer {
+  const b = Buffer.alloc(24);
   ip4(b, 0, h.overlayLocal.ip);
   ip4(b, 4, h.overlayPeer.ip);
   b.writeUInt16BE(h.overlayLocal.port, 8);
@@ -50,15 +43,11 @@ export function encodeAddrs(h: HandedOut, b = Buffer.alloc(24)): Buffer {
   return b;
 }
 
-export function cookieKey(cookie: bigint, b = Buffer.alloc(8)): Buffer {
+export function cookieKey(cookie: bigint): Buffer {
+  const b = Buffer.alloc(8);
   b.writeBigUInt64LE(cookie);
   return b;
 }
-
-// Scratch key and value for the map calls: one per connection on connect() and PEER, and the
-// bpf(2) call copies them before it returns, so they are never shared across calls.
-const scratchKey = Buffer.alloc(8);
-const scratchAddrs = Buffer.alloc(24);
 
 export class SecureMaps {
   private errors = 0;
@@ -93,7 +82,7 @@ export class SecureMaps {
    *  then shows 0.0.0.0:0 to the container, never a host address). */
   handedOut(cookie: bigint, h: HandedOut): void {
     try {
-      bpfMapUpdate(this.addrs, cookieKey(cookie, scratchKey), encodeAddrs(h, scratchAddrs));
+      bpfMapUpdate(this.addrs, cookieKey(cookie), encodeAddrs(h));
     } catch (err) {
       this.errors++;
       this.lastError = (err as Error).message;
@@ -105,12 +94,12 @@ export class SecureMaps {
   acceptedConnection(cookie: bigint): { local: Addr; peer: Addr } | null {
     let v: Buffer | null;
     try {
-      v = bpfMapLookup(this.accepted, cookieKey(cookie, scratchKey));
+      v = bpfMapLookup(this.accepted, cookieKey(cookie));
     } catch {
       return null;
     }
     if (!v) return null;
-    const ip = (o: number) => `${v![o]}.${v![o + 1]}.${v![o + 2]}.${v![o + 3]}`;
+    const ip = (o: number) => [...v!.subarray(o, o + 4)].join('.');
     return { local: { ip: ip(0), port: v.readUInt16BE(8) }, peer: { ip: ip(4), port: v.readUInt16BE(10) } };
   }
 

@@ -86,8 +86,6 @@ interface Native {
   setsockoptRaw(fd: number, level: number, name: number, value: Buffer): void;
   getsockoptInt(fd: number, level: number, name: number): number;
   connectIPv4(fd: number, ip: string, port: number): 'connected' | 'in-progress';
-  connectStart(fd: number, ip: string, port: number, holdSyn: boolean): StartedConnect;
-  sendSyn(fd: number): void;
   bindIPv4(fd: number, ip: string, port: number): void;
   listenFd(fd: number, backlog: number): void;
   localAddress(fd: number): LocalAddress;
@@ -228,28 +226,6 @@ export function getsockoptInt(fd: number, level: number, name: number): number {
  *  socket blocks the whole Node thread until the handshake ends. */
 export function connectIPv4(fd: number, ip: string, port: number): 'connected' | 'in-progress' {
   return native().connectIPv4(fd, ip, port);
-}
-
-/** What connectStart() returns: the address the kernel bound the socket to, its cookie, and
- *  whether the SYN is still held back (then sendSyn() sends it). */
-export interface StartedConnect {
-  local: LocalAddress;
-  cookie: bigint;
-  synHeld: boolean;
-}
-
-/** connectIPv4 for a non-blocking socket, then localAddress and socketCookie, in one call (the
- *  router's connect() path). With holdSyn, where the kernel can (Fast Open's deferred connect,
- *  without a cookie: Linux 4.15+, client Fast Open not disabled by sysctl), the SYN is held back:
- *  the port is bound and reported, nothing is sent until sendSyn(). Throws as connectIPv4 does. */
-export function connectStart(fd: number, ip: string, port: number, holdSyn = false): StartedConnect {
-  return native().connectStart(fd, ip, port, holdSyn);
-}
-
-/** Sends the SYN connectStart held back (a plain SYN: no data, no Fast Open option). Throws the
- *  errno connect() would have (ENETUNREACH…). */
-export function sendSyn(fd: number): void {
-  native().sendSyn(fd);
 }
 
 export function bindIPv4(fd: number, ip: string, port: number): void {

@@ -507,66 +507,6 @@ test.serial('tcpSocket flags; non-blocking connect to a closed loopback port: in
   t.is(fdCount(), before);
 });
 
-test.serial('connectStart holds the SYN back: the port is bound and reported, nothing reaches the listener until sendSyn', async (t) => {
-  const before = fdCount();
-  const server = net.createServer((s) => s.once('data', (d: Buffer) => s.end(`echo ${d.toString()}`)));
-  const accepted: number[] = [];
-  server.on('connection', (s) => accepted.push(s.remotePort!));
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as AddressInfo).port;
-
-  const fd = addon.tcpSocket({ nonblock: true, cloexec: true });
-  const started = addon.connectStart(fd, '127.0.0.1', port, true);
-  t.true(started.synHeld, 'this kernel defers the SYN (TCP Fast Open, no cookie)');
-  t.is(started.local.ip, '127.0.0.1');
-  t.true(started.local.port > 0);
-  t.is(started.cookie, addon.socketCookie(fd));
-  await sleep(100);
-  t.deepEqual(accepted, [], 'no SYN yet: no connection at the listener');
-  addon.sendSyn(fd);
-  await waitUntil(() => accepted.length === 1);
-  t.deepEqual(accepted, [started.local.port], 'the connection comes from the port reported before the SYN');
-  t.is(addon.getsockoptInt(fd, C().SOL_SOCKET, C().SO_ERROR), 0);
-
-  // An ordinary connection from here on: bytes both ways, no Fast Open data, no retransmits.
-  const socket = new net.Socket({ fd, readable: true, writable: true });
-  const reply = new Promise<string>((resolve) => {
-    let got = '';
-    socket.on('data', (d: Buffer) => (got += d.toString()));
-    socket.on('end', () => resolve(got));
-  });
-  socket.write('ping');
-  t.is(await reply, 'echo ping');
-  socket.destroy();
-
-  // Without holdSyn (or where the kernel will not hold it) the SYN leaves in connectStart.
-  const plain = addon.tcpSocket({ nonblock: true, cloexec: true });
-  const now = addon.connectStart(plain, '127.0.0.1', port, false);
-  t.false(now.synHeld);
-  await waitUntil(() => accepted.length === 2);
-  t.is(accepted[1], now.local.port);
-  addon.closeFd(plain);
-  // Errors are connect()'s: nothing listens on port 1.
-  const refused = addon.tcpSocket({ nonblock: true, cloexec: true });
-  t.true(addon.connectStart(refused, '127.0.0.1', 1, true).synHeld);
-  addon.sendSyn(refused);
-  let error = 0;
-  await waitUntil(() => (error = addon.getsockoptInt(refused, C().SOL_SOCKET, C().SO_ERROR)) !== 0);
-  t.is(error, 111, 'ECONNREFUSED, as after a plain connect()');
-  t.throws(() => addon.connectStart(refused, '127.0.0.1', 65536, true), { instanceOf: RangeError });
-  addon.closeFd(refused);
-  await new Promise((resolve) => server.close(resolve));
-  t.is(await fdsSettle(before), before);
-});
-
-async function waitUntil(done: () => boolean, ms = 3000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!done()) {
-    if (Date.now() > end) throw new Error('timed out');
-    await sleep(5);
-  }
-}
-
 test.serial('a blocking connect to a listener made with bindIPv4 + listenFd works, and carries data', async (t) => {
   const before = fdCount();
   const lfd = addon.tcpSocket({ nonblock: false, cloexec: true });

@@ -1,6 +1,5 @@
 // The router channel's messages: compact JSON, every field checked. Client → server: lookup and
 // announce; server → client: the answer to a lookup, by request id.
-import { isIPv4 } from 'node:net';
 import { z } from 'zod';
 import { ProtocolError } from './wire.js';
 
@@ -29,29 +28,6 @@ const reply = z.discriminatedUnion('t', [
   z.strictObject({ t: z.literal('error'), id: requestId, message: z.string().max(200) }),
 ]);
 
-/** What announcementSchema makes of `a` (a copy with exactly its fields), or null where it would
- *  fail — without zod: one announcement is sent per replaced connection, on connect()'s path,
- *  and the receiving router checks it with the schema anyway (a bad one would close the channel,
- *  so it must never leave). test/unit/router-channel.test.ts holds the two to the same answers. */
-export function checkedAnnouncement(a: unknown): z.infer<typeof announcementSchema> | null {
-  if (!isPlainRecord(a, 3)) return null;
-  const clientHost = checkedAddr(a.clientHost);
-  const clientOverlay = checkedAddr(a.clientOverlay);
-  const dst = checkedAddr(a.dst);
-  return clientHost && clientOverlay && dst ? { clientHost, clientOverlay, dst } : null;
-}
-
-function isPlainRecord(v: unknown, keys: number): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v) && Object.keys(v).length === keys;
-}
-
-function checkedAddr(v: unknown): { ip: string; port: number } | null {
-  if (!isPlainRecord(v, 2)) return null;
-  const { ip, port: p } = v;
-  if (typeof ip !== 'string' || !isIPv4(ip) || typeof p !== 'number' || !Number.isInteger(p) || p < 1 || p > 65535) return null;
-  return { ip, port: p };
-}
-
 export type Request = z.infer<typeof request>;
 export type Reply = z.infer<typeof reply>;
 export const lookupTarget = z.strictObject({ ip: z.ipv4(), port });
@@ -69,29 +45,10 @@ function decode<T>(schema: z.ZodType<T>, payload: Buffer): T {
   } catch {
     throw new ProtocolError('payload is not JSON');
   }
-  return parsed(schema, value);
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) throw new ProtocolError(`invalid message: ${z.prettifyError(parsed.error).slice(0, 200)}`);
+  return parsed.data;
 }
 
-function parsed<T>(schema: z.ZodType<T>, value: unknown): T {
-  const result = schema.safeParse(value);
-  if (!result.success) throw new ProtocolError(`invalid message: ${z.prettifyError(result.error).slice(0, 200)}`);
-  return result.data;
-}
-
-/** A request. Announcements, one per replaced connection, are checked by checkedAnnouncement
- *  (the schema's rules without zod's cost); everything else by the schema. */
-export function decodeRequest(payload: Buffer): Request {
-  let value: unknown;
-  try {
-    value = JSON.parse(payload.toString('utf8'));
-  } catch {
-    throw new ProtocolError('payload is not JSON');
-  }
-  if (isPlainRecord(value, 2) && value.t === 'announce' && 'a' in value) {
-    const a = checkedAnnouncement(value.a);
-    if (!a) throw new ProtocolError('invalid message: malformed announcement');
-    return { t: 'announce', a };
-  }
-  return parsed(request, value);
-}
+export const decodeRequest = (payload: Buffer): Request => decode(request, payload);
 export const decodeReply = (payload: Buffer): Reply => decode(reply, payload);

@@ -6,7 +6,7 @@ import net from 'node:net';
 import type { Logger } from 'pino';
 import { checkHostId, checkSecret } from './auth.js';
 import { ChannelConnection } from './connection.js';
-import { checkedAnnouncement, decodeReply, encodeMessage, lookupTarget, type Reply } from './messages.js';
+import { announcementSchema, decodeReply, encodeMessage, lookupTarget, type Reply } from './messages.js';
 import { ChannelError, type Announcement } from './types.js';
 import { ProtocolError } from './wire.js';
 
@@ -177,13 +177,13 @@ export class RouterChannelPool {
    *  closed, queue or buffer full) is dropped with a warning, a malformed one or a bad peer
    *  address with an error line. */
   announce(peerAddr: string, peerPort: number, a: Announcement): void {
-    const checked = checkedAnnouncement(a);
-    if (!checked || !validPeer(peerAddr, peerPort)) {
+    const parsed = announcementSchema.safeParse(a);
+    if (!parsed.success || !validPeer(peerAddr, peerPort)) {
       this.#o.log.error({ peer: `${peerAddr}:${peerPort}`, announcement: a }, 'router channel: malformed announcement or peer, dropped');
       return;
     }
     const ch = this.#channel(peerAddr, peerPort);
-    if (!ch || !ch.announce(checked)) {
+    if (!ch || !ch.announce(parsed.data)) {
       this.#o.log.warn({ peer: `${peerAddr}:${peerPort}`, dst: a.dst }, 'router channel: announcement dropped');
     }
   }

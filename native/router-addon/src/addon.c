@@ -22,8 +22,6 @@ static const struct {
     {"setsockoptRaw", setsockopt_raw},   /* setsockopt */
     {"getsockoptInt", getsockopt_int},   /* getsockopt */
     {"connectIPv4", connect_ipv4},       /* connect */
-    {"connectStart", connect_start},     /* connect (SYN held back) + getsockname + SO_COOKIE */
-    {"sendSyn", send_syn},               /* sendto of nothing: the held SYN goes */
     {"bindIPv4", bind_ipv4},             /* bind */
     {"listenFd", listen_fd},             /* listen */
     {"localAddress", local_address},     /* getsockname */

@@ -6,7 +6,6 @@
 #include <errno.h>
 #include <limits.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -116,93 +115,6 @@ napi_value connect_ipv4(napi_env env, napi_callback_info info) {
   return result;
 }
 
-/* The local address object {ip, port} of an AF_INET socket (getsockname); NULL with an exception. */
-static napi_value local_address_of(napi_env env, int fd) {
-  struct sockaddr_storage ss;
-  socklen_t len = sizeof ss;
-  char text[INET_ADDRSTRLEN];
-  napi_value result, ip, port;
-  memset(&ss, 0, sizeof ss);
-  if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0) {
-    throw_errno(env, "getsockname", errno);
-    return NULL;
-  }
-  if (ss.ss_family != AF_INET || len < sizeof(struct sockaddr_in)) {
-    throw_errno(env, "getsockname", EAFNOSUPPORT);
-    return NULL;
-  }
-  struct sockaddr_in sin;
-  memcpy(&sin, &ss, sizeof sin);
-  inet_ntop(AF_INET, &sin.sin_addr, text, sizeof text);
-  if (napi_create_object(env, &result) != napi_ok ||
-      napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &ip) != napi_ok ||
-      napi_create_uint32(env, ntohs(sin.sin_port), &port) != napi_ok ||
-      napi_set_named_property(env, result, "ip", ip) != napi_ok ||
-      napi_set_named_property(env, result, "port", port) != napi_ok)
-    return NULL;
-  return result;
-}
-
-/* Asks connect() to hold the SYN back: TCP Fast Open's deferred connect, without a cookie, binds
-   the port and routes the socket but sends nothing until the first send. NO_COOKIE first: with
-   FASTOPEN_CONNECT alone (a kernel before 4.15) the SYN would go out at once carrying a TFO cookie
-   request. False when the kernel will not (older kernel, client TFO off by sysctl): the SYN then
-   leaves in connect() as usual. */
-static bool hold_syn(int fd) {
-  int one = 1;
-  return setsockopt(fd, IPPROTO_TCP, TCP_FASTOPEN_NO_COOKIE, &one, sizeof one) == 0 &&
-         setsockopt(fd, IPPROTO_TCP, TCP_FASTOPEN_CONNECT, &one, sizeof one) == 0;
-}
-
-/* connectStart(fd, ip, port, holdSyn) -> { local: {ip, port}, cookie, synHeld }: connect() of a
-   non-blocking socket as connectIPv4 does, then the local address the kernel chose and SO_COOKIE
-   (one call instead of three: on the router's connect() path each call into the addon costs more
-   than its syscall). With holdSyn the SYN is held back where the kernel can (synHeld): the port is
-   already the connection's, and sendSyn() sends it. */
-napi_value connect_start(napi_env env, napi_callback_info info) {
-  napi_value argv[4], result, local, cookie_value, held_value;
-  int fd;
-  bool hold;
-  struct sockaddr_in addr;
-  uint64_t cookie = 0;
-  socklen_t len = sizeof cookie;
-  if (!get_args(env, info, argv, 4) || !get_fd(env, argv[0], &fd) || !get_ipv4(env, argv[1], argv[2], &addr) ||
-      !get_bool(env, argv[3], "holdSyn", &hold))
-    return NULL;
-  hold = hold && hold_syn(fd);
-  /* 0 with the SYN held (a non-blocking TCP connect() says EINPROGRESS otherwise); EINPROGRESS
-     and EINTR: the handshake goes on in the kernel (see connect_ipv4). */
-  int r = connect(fd, (struct sockaddr *)&addr, sizeof addr);
-  if (r != 0 && errno != EINPROGRESS && errno != EINTR) {
-    throw_errno(env, "connect", errno);
-    return NULL;
-  }
-  bool held = hold && r == 0;
-  if ((local = local_address_of(env, fd)) == NULL) return NULL;
-  if (getsockopt(fd, SOL_SOCKET, SO_COOKIE, &cookie, &len) != 0) {
-    throw_errno(env, "getsockopt", errno);
-    return NULL;
-  }
-  if (napi_create_bigint_uint64(env, cookie, &cookie_value) != napi_ok || napi_get_boolean(env, held, &held_value) != napi_ok ||
-      napi_create_object(env, &result) != napi_ok || napi_set_named_property(env, result, "local", local) != napi_ok ||
-      napi_set_named_property(env, result, "cookie", cookie_value) != napi_ok ||
-      napi_set_named_property(env, result, "synHeld", held_value) != napi_ok)
-    return NULL;
-  return result;
-}
-
-/* sendSyn(fd): sends the SYN connectStart held back (an empty send ends a deferred connect; the
-   SYN is a plain one: no data, and no Fast Open option without a cookie). Throws the connect's
-   errno (ENETUNREACH…) as connectIPv4 would have. */
-napi_value send_syn(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
-  int fd;
-  if (!get_args(env, info, argv, 1) || !get_fd(env, argv[0], &fd)) return NULL;
-  if (sendto(fd, NULL, 0, MSG_DONTWAIT | MSG_NOSIGNAL, NULL, 0) != 0 && errno != EINPROGRESS && errno != EINTR)
-    throw_errno(env, "connect", errno);
-  return undefined(env);
-}
-
 /* bindIPv4(fd, ip, port); port 0 picks an ephemeral port (read it with localAddress). */
 napi_value bind_ipv4(napi_env env, napi_callback_info info) {
   napi_value argv[3];
@@ -228,10 +140,31 @@ napi_value listen_fd(napi_env env, napi_callback_info info) {
 
 /* localAddress(fd) -> { ip, port } (getsockname of an AF_INET socket) */
 napi_value local_address(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
+  napi_value argv[1], result, ip, port;
   int fd;
+  struct sockaddr_storage ss;
+  socklen_t len = sizeof ss;
+  char text[INET_ADDRSTRLEN];
   if (!get_args(env, info, argv, 1) || !get_fd(env, argv[0], &fd)) return NULL;
-  return local_address_of(env, fd);
+  memset(&ss, 0, sizeof ss);
+  if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0) {
+    throw_errno(env, "getsockname", errno);
+    return NULL;
+  }
+  if (ss.ss_family != AF_INET || len < sizeof(struct sockaddr_in)) {
+    throw_errno(env, "getsockname", EAFNOSUPPORT);
+    return NULL;
+  }
+  struct sockaddr_in sin;
+  memcpy(&sin, &ss, sizeof sin);
+  inet_ntop(AF_INET, &sin.sin_addr, text, sizeof text);
+  if (napi_create_object(env, &result) != napi_ok ||
+      napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &ip) != napi_ok ||
+      napi_create_uint32(env, ntohs(sin.sin_port), &port) != napi_ok ||
+      napi_set_named_property(env, result, "ip", ip) != napi_ok ||
+      napi_set_named_property(env, result, "port", port) != napi_ok)
+    return NULL;
+  return result;
 }
 
 /* socketCookie(fd) -> bigint: SO_COOKIE, the socket's id for its lifetime, the same through dup

@@ -8,8 +8,6 @@ napi_value tcp_socket(napi_env env, napi_callback_info info);
 napi_value setsockopt_raw(napi_env env, napi_callback_info info);
 napi_value getsockopt_int(napi_env env, napi_callback_info info);
 napi_value connect_ipv4(napi_env env, napi_callback_info info);
-napi_value connect_start(napi_env env, napi_callback_info info);
-napi_value send_syn(napi_env env, napi_callback_info info);
 napi_value bind_ipv4(napi_env env, napi_callback_info info);
 napi_value listen_fd(napi_env env, napi_callback_info info);
 napi_value local_address(napi_env env, napi_callback_info info);
