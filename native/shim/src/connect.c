@@ -2,7 +2,6 @@
  * listener, put it in place of the app's fd, and then behave exactly like connect() would. */
 #include <errno.h>
 #include <fcntl.h>
-#include <netinet/tcp.h>
 #include <poll.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -13,15 +12,6 @@
 #include "real_calls.h"
 #include "router_channel.h"
 #include "shim.h"
-#include "trace.h"
-
-/* Older libc headers lack these (Linux 4.11 and 4.15). */
-#ifndef TCP_FASTOPEN_CONNECT
-#define TCP_FASTOPEN_CONNECT 30
-#endif
-#ifndef TCP_FASTOPEN_NO_COOKIE
-#define TCP_FASTOPEN_NO_COOKIE 34
-#endif
 
 /* After connect() on the overlay the socket is no longer the shim's business, unless the attempt
  * failed at once and left it reusable for another connect() (ECONNREFUSED, ENETUNREACH…). */
@@ -119,22 +109,6 @@ static bool ipv4_destination(bool v6, const struct sockaddr *addr, socklen_t len
 	return true;
 }
 
-/* connect(AF_UNSPEC) of a host socket the router made: as is, then the two options the router
- * set to send its SYN late (TCP_FASTOPEN_NO_COOKIE, TCP_FASTOPEN_CONNECT) are put back to 0 (the
- * kernel takes that only once the socket is closed), or a later connect() on it would hold its
- * SYN back too. In secure mode the kernel refuses both the disconnect and the reset. */
-static int disconnect_host_socket(int fd, const struct sockaddr *addr, socklen_t len)
-{
-	int r = REAL(connect)(fd, addr, len);
-	if (r == 0) {
-		int e = errno, zero = 0;
-		REAL(setsockopt)(fd, IPPROTO_TCP, TCP_FASTOPEN_CONNECT, &zero, sizeof(zero));
-		REAL(setsockopt)(fd, IPPROTO_TCP, TCP_FASTOPEN_NO_COOKIE, &zero, sizeof(zero));
-		errno = e;
-	}
-	return r;
-}
-
 SLIM_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
 	if (!slim_fd_known(fd))
@@ -144,14 +118,10 @@ SLIM_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 		return REAL(connect)(fd, addr, len);
 	struct sockaddr_in dst;
 	if (s->kind != SLIM_UNCONNECTED || !ipv4_destination(s->v6, addr, len, &dst)) {
-		bool replaced = s->kind == SLIM_REPLACED;
 		slim_sock_put(s); /* AF_UNSPEC (disconnect) and everything else: as is */
-		if (replaced && addr && len >= sizeof(sa_family_t) && addr->sa_family == AF_UNSPEC)
-			return disconnect_host_socket(fd, addr, len);
 		return REAL(connect)(fd, addr, len);
 	}
 	int saved_errno = errno;
-	SLIM_TRACE("c_enter", 0);
 	struct slim_connect req;
 	memset(&req, 0, sizeof(req));
 	slim_lock();
@@ -203,7 +173,6 @@ SLIM_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 		errno = saved_errno;
 		return overlay_connect(fd, s, addr, len);
 	}
-	SLIM_TRACE("c_swapped", 0);
 	SLIM_DEBUG("connect fd %d: replaced by a host socket", fd);
 	slim_fd_replace(fd, s, rec);
 	slim_sock_put(s);
@@ -214,7 +183,6 @@ SLIM_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 	}
 	if (wait_connected(fd, &app_opts) != 0)
 		return -1;
-	SLIM_TRACE("c_connected", 0);
 	errno = saved_errno;
 	return 0;
 }

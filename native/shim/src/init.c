@@ -8,7 +8,6 @@
 #include "real_calls.h"
 #include "router_channel.h"
 #include "shim.h"
-#include "trace.h"
 
 bool slim_debug;
 
@@ -37,7 +36,6 @@ static void init_once_fn(void)
 	const char *dbg = getenv("SLIM_SHIM_DEBUG");
 	slim_debug = dbg && dbg[0] && dbg[0] != '0';
 	slim_router_configure();
-	slim_trace_configure();
 	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
 }
 

@@ -14,7 +14,6 @@
 #include "real_calls.h"
 #include "router_channel.h"
 #include "shim.h"
-#include "trace.h"
 
 /* Builds the listener record around a hidden listener fd from the router: the hidden fd moved
  * high (select() must still reach it) with the app fd's FD_CLOEXEC, non-blocking, plus a private
@@ -231,7 +230,6 @@ static int accept_hidden(int hidden, const struct slim_addr *overlay, bool v6,
 			}
 			return -1;
 		}
-		SLIM_TRACE("a_accepted", 0);
 		if (slim_fd_known(c))
 			slim_fd_forget(c);
 		struct slim_peer req;
@@ -258,7 +256,6 @@ static int accept_hidden(int hidden, const struct slim_addr *overlay, bool v6,
 		rec->v6 = v6; /* a dual-stack listener's connections show ::ffff:a.b.c.d */
 		slim_fd_set(c, rec);
 		slim_fill_sockaddr(&rep.peer, v6, addr, addrlen);
-		SLIM_TRACE("a_done", 0);
 		return c;
 	}
 }
@@ -303,7 +300,6 @@ static int listener_accept(int fd, struct slim_sock *s, struct sockaddr *addr,
 	int timeout = slim_timeout_ms(rcvtimeo);
 	double deadline = timeout > 0 ? now_ms() + timeout : 0;
 
-	SLIM_TRACE("a_enter", 0);
 	for (;;) {
 		bool ready[2] = {true, hidden >= 0}; /* [0] app fd, [1] hidden fd */
 		if (!nonblock) {
@@ -324,7 +320,6 @@ static int listener_accept(int fd, struct slim_sock *s, struct sockaddr *addr,
 			}
 			ready[0] = p[0].revents != 0;
 			ready[1] = p[1].revents != 0;
-			SLIM_TRACE("a_polled", 0);
 		}
 		/* Alternate which queue goes first, so neither starves the other. A blocking app
 		 * fd is only accepted from once poll() says it has a connection; another process

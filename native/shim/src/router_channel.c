@@ -18,7 +18,6 @@
 #include "glibc_compat.h"
 #include "real_calls.h"
 #include "shim.h"
-#include "trace.h"
 
 #define CHANNEL_TIMEOUT_SEC 2
 #define MAX_FDS 4 /* room to receive (and close) more fds than a reply may carry */
@@ -218,7 +217,6 @@ int slim_router_call(void *req, size_t req_size, uint16_t req_type, void *reply,
 	h->size = (uint32_t)req_size;
 resend:
 	h->seq = ++chan_seq;
-	SLIM_TRACE("send", chan_seq);
 	ssize_t n = send(fd, req, req_size, MSG_NOSIGNAL);
 	if (n != (ssize_t)req_size) {
 		int e = errno;
@@ -242,7 +240,6 @@ resend:
 	int nfds = 0;
 	bool bad = false;
 	n = recv_reply(fd, buf.b, sizeof(buf.b), fds, &nfds, &bad);
-	SLIM_TRACE("recv", chan_seq);
 	if (n == 0 && nfds == 0 && reused) { /* EOF: the router went away since the last call */
 		close_channel_locked();
 		if (open_channel_locked() != 0)

@@ -42,7 +42,7 @@ done
 
 all_cases="block nonblock epoll-lt epoll-et epoll-oneshot epoll-before-listen epoll-before-connect
 poll ppoll select pselect accept-flags-none accept-flags-cloexec refused fork-workers
-fork-workers-exclusive reuseport-workers threads shutdown-listener dup exec concurrent-200 mixed-shim-and-static sockopts disconnect server-reexec
+fork-workers-exclusive reuseport-workers threads shutdown-listener dup exec concurrent-200 mixed-shim-and-static sockopts server-reexec
 relisten client-without-router server-without-router router-faults
 v6-block v6-nonblock v6-epoll v6-epoll-before-connect v6-mixed-shim-and-static v6-bind-mapped
 v6-server-reexec v6-dup v6-sockopts v6-refused v6only-listener v6-straight"
@@ -189,7 +189,6 @@ run_case() {
 			{ wait_server; return 1; }
 		wait_server ;;
 	sockopts) pair "--mode blocking --count 1 --expect-slim 1" --mode sockopts --expect slim ;;
-	disconnect) pair "--mode blocking --count 1 --expect-slim 1" --mode disconnect --expect slim ;;
 	server-reexec) pair "--mode epoll-lt --reexec --count 3 --expect-slim 3" --mode concurrent --conns 3 --expect slim ;;
 	relisten) pair "--mode epoll-et --relisten --count 5 --expect-slim 5" --mode concurrent --conns 5 --expect slim ;;
 	client-without-router)

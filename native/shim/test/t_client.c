@@ -10,10 +10,6 @@
  *   dup            dup/F_DUPFD_CLOEXEC/dup3/dup2/close keep the connection and its flags
  *   exec           the connection survives exec: a child exec'd with the fd inherited talks on it
  *   sockopts       options set before connect() are on the connected socket
- *   disconnect     a host socket disconnected (connect(AF_UNSPEC)) and connected again, to
- *                  127.0.0.1:1: that connect() fails (refused; EPERM in secure mode), never
- *                  "succeeds" without a handshake (the router holds its own SYN back with
- *                  TCP_FASTOPEN_CONNECT; the shim resets that at the disconnect)
  *   resume         run with this side's router stopped: the first connection must take the
  *                  overlay (prints "FIRST overlay"); then one connection every 200 ms until one
  *                  is on a host socket again, i.e. the shim reconnected to a restarted router
@@ -426,28 +422,6 @@ static void mode_sockopts(void)
 	close(fd);
 }
 
-static void mode_disconnect(void)
-{
-	int fd = connect_blocking();
-	check_path(fd, "disconnect");
-	exchange(fd, cfg.id);
-	struct sockaddr unspec = {.sa_family = AF_UNSPEC};
-	if (connect(fd, &unspec, sizeof(unspec)) != 0) {
-		if (errno != EPERM)
-			die_errno("connect(AF_UNSPEC)");
-		close(fd); /* secure mode: the kernel refuses to disconnect a host socket */
-		return;
-	}
-	/* Loopback, port 1: reachable from any namespace the socket may be in, and nobody there. */
-	struct sockaddr_in closed = {.sin_family = AF_INET, .sin_port = htons(1)};
-	closed.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	struct sockaddr_storage sa;
-	socklen_t len = to_family(&closed, &sa);
-	if (connect(fd, (struct sockaddr *)&sa, len) == 0)
-		die("connect() after a disconnect succeeded towards a port nobody listens on");
-	close(fd);
-}
-
 static void mode_resume(void)
 {
 	for (unsigned i = 0;; i++) {
@@ -663,8 +637,6 @@ int main(int argc, char **argv)
 		mode_exec_child();
 	else if (!strcmp(cfg.mode, "sockopts"))
 		mode_sockopts();
-	else if (!strcmp(cfg.mode, "disconnect"))
-		mode_disconnect();
 	else if (!strcmp(cfg.mode, "resume"))
 		mode_resume();
 	else if (!strcmp(cfg.mode, "v6-straight"))
