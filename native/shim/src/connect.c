@@ -33,14 +33,8 @@ static int overlay_connect(int fd, struct slim_sock *s, const struct sockaddr *a
  * Returns 0, or -1 if the app's fd was left untouched. */
 static int swap_in(int fd, int newfd, struct slim_sock *s, int app_fl, int app_fdfl)
 {
-	slim_lock();
-	unsigned n = s->nregs;
-	struct slim_epoll_reg *regs = n ? malloc(n * sizeof(*regs)) : NULL;
-	if (regs)
-		memcpy(regs, s->regs, n * sizeof(*regs));
-	else
-		n = 0;
-	slim_unlock();
+	unsigned n;
+	struct slim_epoll_reg *regs = slim_copy_regs(s, &n);
 
 	for (unsigned i = 0; i < n; i++)
 		REAL(epoll_ctl)(regs[i].epfd, EPOLL_CTL_DEL, fd, NULL);

@@ -291,3 +291,16 @@ void slim_fd_table_atfork_child(void)
 {
 	slim_unlock();
 }
+
+struct slim_epoll_reg *slim_copy_regs(struct slim_sock *s, unsigned *n)
+{
+	slim_lock();
+	*n = s->nregs;
+	struct slim_epoll_reg *regs = *n ? malloc(*n * sizeof(*regs)) : NULL;
+	if (regs)
+		memcpy(regs, s->regs, *n * sizeof(*regs));
+	else
+		*n = 0;
+	slim_unlock();
+	return regs;
+}

@@ -103,4 +103,8 @@ void slim_fd_table_atfork_prepare(void);
 void slim_fd_table_atfork_parent(void);
 void slim_fd_table_atfork_child(void);
 
+/* A copy of s's epoll registrations taken under the lock (free() it), so they can be moved
+ * without holding it; *n is their count (0 and NULL when none or out of memory). */
+struct slim_epoll_reg *slim_copy_regs(struct slim_sock *s, unsigned *n);
+
 #endif

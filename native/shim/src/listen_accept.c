@@ -59,14 +59,8 @@ static struct slim_sock *make_listener(int fd, int hfd, const struct slim_sockop
  * EPOLLEXCLUSIVE ones, which cannot target an epoll fd, get the hidden fd alongside). */
 static void move_registrations(int fd, struct slim_sock *s, struct slim_sock *l)
 {
-	slim_lock();
-	unsigned n = s->nregs;
-	struct slim_epoll_reg *regs = n ? malloc(n * sizeof(*regs)) : NULL;
-	if (regs)
-		memcpy(regs, s->regs, n * sizeof(*regs));
-	else
-		n = 0;
-	slim_unlock();
+	unsigned n;
+	struct slim_epoll_reg *regs = slim_copy_regs(s, &n);
 	for (unsigned i = 0; i < n; i++) {
 		if (regs[i].ev.events & EPOLLEXCLUSIVE) {
 			REAL(epoll_ctl)(regs[i].epfd, EPOLL_CTL_ADD, l->hidden, &regs[i].ev);
