@@ -13,6 +13,8 @@ test('no Slim kernel objects or daemons remain in the root namespace', (t) => {
   t.deepEqual(links.map((l) => l.ifname).filter((n) => /^sl[bxvc]-/.test(n)), []);
   const daemons = execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).split('\n').filter((l) => l.includes('dist/driver/cli.js daemon'));
   t.deepEqual(daemons, []);
+  // Test daemons serve their router in their host's /run/slim (or a directory of their own).
+  t.false(existsSync('/run/slim/router.sock'), '/run/slim/router.sock');
 });
 
 test('no secure-mode pins or BPF programs remain (each test host pinned into a bpffs of its own)', (t) => {

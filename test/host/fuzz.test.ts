@@ -216,11 +216,18 @@ test.before(async (t) => {
   sh('ip', ['-n', NETNS, 'link', 'set', VETH_NS, 'up']);
 
   const env: NodeJS.ProcessEnv = { ...process.env, PATH: `${SYSTEM_PATH}:${process.env.PATH ?? ''}` };
-  for (const k of ['PLUGIN_SOCKET', 'STATE_DIR', 'ADVERTISE_ADDR', 'LOG_LEVEL', 'SCOPE', 'STORE', 'HOST_TTL', 'DEFAULT_POOL', 'DEFAULT_POOL_SIZE']) delete env[k];
+  for (const k of ['PLUGIN_SOCKET', 'STATE_DIR', 'RUN_DIR', 'ADVERTISE_ADDR', 'LOG_LEVEL', 'SCOPE', 'STORE', 'HOST_TTL', 'DEFAULT_POOL', 'DEFAULT_POOL_SIZE', 'SECURE_MODE', 'SECURE_CGROUP']) delete env[k];
   const logFd = openSync(ctx.logFile, 'a');
   const daemon = spawn(
     'nsenter',
-    [`--net=/run/netns/${NETNS}`, '--', process.execPath, CLI, 'daemon', '--plugin-socket', ctx.sock, '--state-dir', path.join(dir, 'state'), '--advertise-addr', UNDERLAY_ADDR, '--log-level', 'info'],
+    // The daemon shares the machine's mounts (slave: it sees the netns files made below) but not
+    // its bpffs, and its run directory is the test's: it leaves nothing in the machine's /run/slim
+    // or /sys/fs/bpf/slim. Secure mode is off (it would make a cgroup in the machine's hierarchy;
+    // the plugin protocol is what is fuzzed here), and with the private bpffs its start-up clean-up
+    // of earlier pins cannot reach a Slim installed on the machine.
+    [`--net=/run/netns/${NETNS}`, '--', 'unshare', '--mount', '--propagation', 'slave', '--',
+      'sh', '-c', 'mount -t bpf bpf /sys/fs/bpf && exec "$@"', 'sh', process.execPath, CLI, 'daemon', '--plugin-socket', ctx.sock, '--state-dir', path.join(dir, 'state'), '--run-dir', path.join(dir, 'run'),
+      '--secure-mode', 'off', '--advertise-addr', UNDERLAY_ADDR, '--log-level', 'info'],
     { stdio: ['ignore', logFd, logFd], env },
   );
   closeSync(logFd);
