@@ -22,12 +22,6 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 #define PAGE_SIZE 4096
 
-/* Option levels and names (uapi values; vmlinux.h has no macros). */
-#define SOL_SOCKET 1
-#define IPPROTO_IP 0
-#define IPPROTO_TCP 6
-#define IPPROTO_IPV6 41
-
 static __always_inline bool foreign(void *ctx)
 {
 	return bpf_get_netns_cookie(ctx) != slim_caller_netns_cookie();
@@ -69,67 +63,6 @@ int slim_bind6(struct bpf_sock_addr *ctx)
 	return 0;
 }
 
-/* Options a container may set on a host socket: they shape its own connection only. */
-static __always_inline bool option_allowed(int level, int name)
-{
-	switch (level) {
-	case SOL_SOCKET:
-		switch (name) {
-		case 7:  /* SO_SNDBUF */
-		case 8:  /* SO_RCVBUF */
-		case 9:  /* SO_KEEPALIVE */
-		case 10: /* SO_OOBINLINE */
-		case 13: /* SO_LINGER */
-		case 18: /* SO_RCVLOWAT */
-		case 19: /* SO_SNDLOWAT */
-		case 20: /* SO_RCVTIMEO_OLD */
-		case 21: /* SO_SNDTIMEO_OLD */
-		case 29: /* SO_TIMESTAMP_OLD */
-		case 35: /* SO_TIMESTAMPNS_OLD */
-		case 47: /* SO_MAX_PACING_RATE */
-		case 60: /* SO_ZEROCOPY */
-		case 63: /* SO_TIMESTAMP_NEW */
-		case 64: /* SO_TIMESTAMPNS_NEW */
-		case 66: /* SO_RCVTIMEO_NEW */
-		case 67: /* SO_SNDTIMEO_NEW */
-			return true;
-		}
-		return false; /* SO_MARK, SO_BINDTODEVICE/IFINDEX, SO_REUSEADDR/PORT, SO_PRIORITY,
-			       * SO_DONTROUTE, SO_ATTACH_FILTER/BPF, SO_*BUFFORCE, … */
-	case IPPROTO_TCP:
-		switch (name) {
-		case 1:  /* TCP_NODELAY */
-		case 2:  /* TCP_MAXSEG */
-		case 3:  /* TCP_CORK */
-		case 4:  /* TCP_KEEPIDLE */
-		case 5:  /* TCP_KEEPINTVL */
-		case 6:  /* TCP_KEEPCNT */
-		case 7:  /* TCP_SYNCNT */
-		case 8:  /* TCP_LINGER2 */
-		case 9:  /* TCP_DEFER_ACCEPT */
-		case 10: /* TCP_WINDOW_CLAMP */
-		case 12: /* TCP_QUICKACK */
-		case 13: /* TCP_CONGESTION */
-		case 16: /* TCP_THIN_LINEAR_TIMEOUTS */
-		case 17: /* TCP_THIN_DUPACK */
-		case 18: /* TCP_USER_TIMEOUT */
-		case 23: /* TCP_FASTOPEN (a listener's queue length) */
-		case 25: /* TCP_NOTSENT_LOWAT */
-		case 36: /* TCP_INQ */
-			return true;
-		}
-		return false; /* TCP_REPAIR*, TCP_MD5SIG*, TCP_ULP, TCP_FASTOPEN_CONNECT/KEY, … */
-	case IPPROTO_IP:
-		/* IP_TOS, IP_TTL, IP_MTU_DISCOVER, IP_RECVERR; not IP_TRANSPARENT, IP_FREEBIND,
-		 * IP_OPTIONS, IP_BIND_ADDRESS_NO_PORT, … */
-		return name == 1 || name == 2 || name == 10 || name == 11;
-	case IPPROTO_IPV6:
-		/* IPV6_UNICAST_HOPS, IPV6_MTU_DISCOVER, IPV6_RECVERR, IPV6_TCLASS */
-		return name == 16 || name == 23 || name == 25 || name == 67;
-	}
-	return false;
-}
-
 SEC("cgroup/setsockopt")
 int slim_setsockopt(struct bpf_sockopt *ctx)
 {
@@ -141,7 +74,7 @@ int slim_setsockopt(struct bpf_sockopt *ctx)
 		ctx->optlen = 0;
 	if (!sk || sk->type != SOCK_STREAM || (sk->family != AF_INET && sk->family != AF_INET6))
 		return 1;
-	if (!foreign(ctx) || option_allowed(ctx->level, ctx->optname))
+	if (!foreign(ctx) || slim_option_allowed(ctx->level, ctx->optname))
 		return 1;
 	slim_count(SLIM_STAT_SETSOCKOPT_DENIED);
 	return 0;

@@ -36,11 +36,6 @@ char LICENSE[] SEC("license") = "GPL"; /* the LSM hooks are GPL-only */
 #define AF_UNSPEC 0
 #define MSG_FASTOPEN 0x20000000
 
-#define SOL_SOCKET 1
-#define SOL_IP 0
-#define SOL_TCP 6
-#define SOL_IPV6 41
-
 /* Calls refused, per hook (the total is also in secure_stats[SLIM_STAT_LSM_DENIED]). */
 enum slim_lsm_hook { HOOK_CONNECT, HOOK_BIND, HOOK_LISTEN, HOOK_SENDMSG, HOOK_SETSOCKOPT, HOOK_IOCTL, HOOK_COUNT };
 struct {
@@ -116,68 +111,10 @@ int BPF_PROG(slim_sendmsg, struct socket *sock, struct msghdr *msg, int size, in
 	return deny(HOOK_SENDMSG);
 }
 
-/* What an app may still set on a host socket it holds: options about its own connection only.
- * The same list as the cgroup setsockopt program (../bpf/slim_cgroup.bpf.c). */
-static __always_inline bool option_allowed(int level, int optname)
-{
-	switch (level) {
-	case SOL_SOCKET:
-		switch (optname) {
-		case 7:  /* SO_SNDBUF */
-		case 8:  /* SO_RCVBUF */
-		case 9:  /* SO_KEEPALIVE */
-		case 10: /* SO_OOBINLINE */
-		case 13: /* SO_LINGER */
-		case 18: /* SO_RCVLOWAT */
-		case 19: /* SO_SNDLOWAT */
-		case 20: /* SO_RCVTIMEO_OLD */
-		case 21: /* SO_SNDTIMEO_OLD */
-		case 29: /* SO_TIMESTAMP_OLD */
-		case 35: /* SO_TIMESTAMPNS_OLD */
-		case 47: /* SO_MAX_PACING_RATE */
-		case 60: /* SO_ZEROCOPY */
-		case 63: /* SO_TIMESTAMP_NEW */
-		case 64: /* SO_TIMESTAMPNS_NEW */
-		case 66: /* SO_RCVTIMEO_NEW */
-		case 67: /* SO_SNDTIMEO_NEW */
-			return true;
-		}
-		return false;
-	case SOL_TCP:
-		switch (optname) {
-		case 1:  /* TCP_NODELAY */
-		case 2:  /* TCP_MAXSEG */
-		case 3:  /* TCP_CORK */
-		case 4:  /* TCP_KEEPIDLE */
-		case 5:  /* TCP_KEEPINTVL */
-		case 6:  /* TCP_KEEPCNT */
-		case 7:  /* TCP_SYNCNT */
-		case 8:  /* TCP_LINGER2 */
-		case 9:  /* TCP_DEFER_ACCEPT */
-		case 10: /* TCP_WINDOW_CLAMP */
-		case 12: /* TCP_QUICKACK */
-		case 13: /* TCP_CONGESTION (unprivileged callers get only the allowed set) */
-		case 16: /* TCP_THIN_LINEAR_TIMEOUTS */
-		case 17: /* TCP_THIN_DUPACK */
-		case 18: /* TCP_USER_TIMEOUT */
-		case 23: /* TCP_FASTOPEN (a listener's queue length) */
-		case 25: /* TCP_NOTSENT_LOWAT */
-		case 36: /* TCP_INQ */
-			return true;
-		}
-		return false;
-	case SOL_IP: /* IP_TOS, IP_TTL, IP_MTU_DISCOVER, IP_RECVERR */
-		return optname == 1 || optname == 2 || optname == 10 || optname == 11;
-	case SOL_IPV6: /* IPV6_UNICAST_HOPS, IPV6_MTU_DISCOVER, IPV6_RECVERR, IPV6_TCLASS */
-		return optname == 16 || optname == 23 || optname == 25 || optname == 67;
-	}
-	return false;
-}
-
 SEC("lsm/socket_setsockopt")
 int BPF_PROG(slim_setsockopt, struct socket *sock, int level, int optname, int ret)
 {
-	if (ret || option_allowed(level, optname) || !foreign_use(sock))
+	if (ret || slim_option_allowed(level, optname) || !foreign_use(sock))
 		return ret;
 	return deny(HOOK_SETSOCKOPT);
 }
