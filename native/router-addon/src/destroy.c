@@ -21,26 +21,13 @@
 enum { MAX_IDS = 65536 };
 
 static int send_destroy(int fd, uint32_t seq, const struct inet_diag_sockid *id) {
-  struct {
-    struct nlmsghdr nlh;
-    struct inet_diag_req_v2 req;
-  } msg;
-  memset(&msg, 0, sizeof msg);
-  msg.nlh.nlmsg_len = sizeof msg;
-  msg.nlh.nlmsg_type = SOCK_DESTROY;
-  msg.nlh.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
-  msg.nlh.nlmsg_seq = seq;
-  msg.req.sdiag_family = AF_INET;
-  msg.req.sdiag_protocol = IPPROTO_TCP;
-  msg.req.idiag_states = ~0u;
-  msg.req.id = *id;
-  struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
-  for (;;) {
-    ssize_t n = sendto(fd, &msg, sizeof msg, 0, (struct sockaddr *)&kernel, sizeof kernel);
-    if (n == (ssize_t)sizeof msg) return 0;
-    if (n >= 0) return -EPROTO;
-    if (errno != EINTR) return -errno;
-  }
+  struct inet_diag_req_v2 req;
+  memset(&req, 0, sizeof req);
+  req.sdiag_family = AF_INET;
+  req.sdiag_protocol = IPPROTO_TCP;
+  req.idiag_states = ~0u;
+  req.id = *id;
+  return diag_send(fd, SOCK_DESTROY, NLM_F_REQUEST | NLM_F_ACK, seq, &req);
 }
 
 /* The kernel's answer to request seq: 0, or -errno. */

@@ -60,21 +60,17 @@ int diag_open(const char *netns) {
   return fd;
 }
 
-static int send_request(int fd, uint32_t seq, uint32_t states) {
+int diag_send(int fd, uint16_t type, uint16_t flags, uint32_t seq, const struct inet_diag_req_v2 *req) {
   struct {
     struct nlmsghdr nlh;
     struct inet_diag_req_v2 req;
   } msg;
   memset(&msg, 0, sizeof msg);
   msg.nlh.nlmsg_len = sizeof msg;
-  msg.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
-  msg.nlh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+  msg.nlh.nlmsg_type = type;
+  msg.nlh.nlmsg_flags = flags;
   msg.nlh.nlmsg_seq = seq;
-  msg.req.sdiag_family = AF_INET;
-  msg.req.sdiag_protocol = IPPROTO_TCP;
-  msg.req.idiag_states = states;
-  msg.req.id.idiag_cookie[0] = INET_DIAG_NOCOOKIE; /* no particular socket */
-  msg.req.id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
+  msg.req = *req;
   struct sockaddr_nl kernel = {.nl_family = AF_NETLINK}; /* nl_pid 0: the kernel */
   for (;;) {
     ssize_t n = sendto(fd, &msg, sizeof msg, 0, (struct sockaddr *)&kernel, sizeof kernel);
@@ -82,6 +78,17 @@ static int send_request(int fd, uint32_t seq, uint32_t states) {
     if (n >= 0) return -EPROTO;
     if (errno != EINTR) return -errno;
   }
+}
+
+static int send_request(int fd, uint32_t seq, uint32_t states) {
+  struct inet_diag_req_v2 req;
+  memset(&req, 0, sizeof req);
+  req.sdiag_family = AF_INET;
+  req.sdiag_protocol = IPPROTO_TCP;
+  req.idiag_states = states;
+  req.id.idiag_cookie[0] = INET_DIAG_NOCOOKIE; /* no particular socket */
+  req.id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
+  return diag_send(fd, SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST | NLM_F_DUMP, seq, &req);
 }
 
 /* Appends { ip, port, cookie } for one listener. */
