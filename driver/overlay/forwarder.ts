@@ -2,38 +2,34 @@
 // on every store change (etcd watch), and every few seconds as a safety net. When the store is
 // unreachable it changes nothing, so existing traffic keeps flowing.
 import type { Logger } from 'pino';
-import { CoalescedRun } from '../coalesced-run.js';
 import type { DataPlane } from '../dataplane/dataplane.js';
+import { StateFollower } from '../store/state-follower.js';
 import type { Store } from '../store/store.js';
 import { desiredForwarding } from './forwarding.js';
 
-const RESYNC_MS = 5_000;
-
 export class Forwarder {
-  private readonly run = new CoalescedRun(() => this.sync());
-  private timer: NodeJS.Timeout | null = null;
+  private readonly follower: StateFollower;
 
   constructor(
     private readonly store: Store,
     private readonly dataplane: DataPlane,
     private readonly hostId: string,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.follower = new StateFollower(store, () => this.sync());
+  }
 
   start(): void {
-    this.store.onChange(() => this.schedule());
-    this.timer = setInterval(() => this.schedule(), RESYNC_MS);
-    this.timer.unref();
-    this.schedule();
+    this.follower.start();
   }
 
   stop(): void {
-    if (this.timer) clearInterval(this.timer);
+    this.follower.stop();
   }
 
   /** Runs a sync now, or once more after the one in progress: changes are never missed, never piled up. */
   schedule(): void {
-    this.run.schedule();
+    this.follower.schedule();
   }
 
   private async sync(): Promise<void> {

@@ -6,12 +6,11 @@
 // Join completes; its process id once the container runs: both normally within a few hundred ms.
 import type Docker from 'dockerode';
 import type { Logger } from 'pino';
-import { CoalescedRun } from '../coalesced-run.js';
 import { own, type ContainerIdentity, type EndpointRecord, type SlimState } from '../store/state.js';
+import { StateFollower } from '../store/state-follower.js';
 import type { Store } from '../store/store.js';
 
 const DEFAULT_SOCKET = '/run/docker.sock';
-const RESYNC_MS = 5_000;
 const FIRST_RETRY_MS = 50;
 const MAX_RETRY_MS = 2_000;
 const DOCKER_TIMEOUT_MS = 10_000;
@@ -30,8 +29,7 @@ export function dockerAddress(): string {
 }
 
 export class IdentityResolver {
-  private readonly run = new CoalescedRun(() => this.resolve());
-  private timer: NodeJS.Timeout | null = null;
+  private readonly follower: StateFollower;
   private retry: NodeJS.Timeout | null = null;
   private delay = FIRST_RETRY_MS;
   private docker: Docker | null = null;
@@ -43,23 +41,22 @@ export class IdentityResolver {
     private readonly store: Store,
     private readonly hostId: string,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.follower = new StateFollower(store, () => this.resolve());
+  }
 
   start(): void {
-    this.store.onChange(() => this.schedule());
-    this.timer = setInterval(() => this.schedule(), RESYNC_MS);
-    this.timer.unref();
-    this.schedule();
+    this.follower.start();
   }
 
   stop(): void {
     this.stopped = true;
-    if (this.timer) clearInterval(this.timer);
+    this.follower.stop();
     if (this.retry) clearTimeout(this.retry);
   }
 
   schedule(): void {
-    if (!this.stopped) this.run.schedule();
+    this.follower.schedule();
   }
 
   private async client(): Promise<Docker> {

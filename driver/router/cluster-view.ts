@@ -2,12 +2,10 @@
 // store change (and every few seconds), so a connect() costs no store round trip. When the store
 // cannot be read the last picture stays: existing knowledge keeps serving.
 import type { Logger } from 'pino';
-import { CoalescedRun } from '../coalesced-run.js';
 import type { PolicyRule } from '../policy/model.js';
 import type { ContainerIdentity, EndpointRecord, HostRecord } from '../store/state.js';
+import { StateFollower } from '../store/state-follower.js';
 import type { Store } from '../store/store.js';
-
-const REFRESH_MS = 5_000;
 
 export interface EndpointView {
   id: string;
@@ -29,8 +27,7 @@ export class ClusterView {
   private networkNames = new Map<string, string>();
   /** The connection policy, in evaluation order. */
   policies: PolicyRule[] = [];
-  private readonly run = new CoalescedRun(() => this.refresh());
-  private timer: NodeJS.Timeout | null = null;
+  private readonly follower: StateFollower;
   private readonly listeners: (() => void)[] = [];
   /** Bumped on every refresh: caches keyed on the picture compare it. */
   generation = 0;
@@ -38,18 +35,17 @@ export class ClusterView {
   constructor(
     private readonly store: Store,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.follower = new StateFollower(store, () => this.refresh());
+  }
 
   async start(): Promise<void> {
-    this.store.onChange(() => this.run.schedule());
-    this.timer = setInterval(() => this.run.schedule(), REFRESH_MS);
-    this.timer.unref();
-    this.run.schedule();
-    await this.run.settled();
+    this.follower.start();
+    await this.follower.settled();
   }
 
   stop(): void {
-    if (this.timer) clearInterval(this.timer);
+    this.follower.stop();
   }
 
   onRefresh(listener: () => void): void {
