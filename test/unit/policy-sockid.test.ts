@@ -2,30 +2,11 @@
 // its cookie (driver/policy/gate.ts) names that very socket to SOCK_DESTROY, and no other: a
 // loopback connection of this process. Destroying needs CAP_NET_ADMIN (skipped without root).
 import test from 'ava';
-import net, { type AddressInfo } from 'node:net';
-import { once } from 'node:events';
 import { destroyTcp, tcpConnections } from '../../native/router-addon/index.js';
+import { errorOf, loopbackPair } from './fixtures/loopback-pair.js';
 import { sockid } from '../../driver/policy/gate.js';
 
 const root = process.getuid?.() === 0;
-
-async function pair(): Promise<{ server: net.Server; client: net.Socket; accepted: net.Socket; port: number }> {
-  const server = net.createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const port = (server.address() as AddressInfo).port;
-  const acceptedP = once(server, 'connection') as Promise<[net.Socket]>;
-  const client = net.connect(port, '127.0.0.1');
-  await once(client, 'connect');
-  const [accepted] = await acceptedP;
-  return { server, client, accepted, port };
-}
-
-function errorOf(s: net.Socket): Promise<string> {
-  return new Promise((resolve) => {
-    s.once('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
-    s.once('close', () => resolve('closed'));
-  });
-}
 
 test.serial('the sockid the gate builds from addresses and cookie names the same socket; a wrong cookie names none', async (t) => {
   if (!root) {
@@ -33,7 +14,7 @@ test.serial('the sockid the gate builds from addresses and cookie names the same
     t.pass();
     return;
   }
-  const { server, client, accepted, port } = await pair();
+  const { server, client, accepted, port } = await loopbackPair();
   try {
     const out = tcpConnections().find((c) => c.dport === port)!;
     const local = { ip: '127.0.0.1', port: client.localPort! };

@@ -2,32 +2,13 @@
 // on loopback connections of this process. Destroying needs CAP_NET_ADMIN: without root those steps are
 // skipped (said in the log), the listing is still checked.
 import test from 'ava';
-import net, { type AddressInfo } from 'node:net';
-import { once } from 'node:events';
 import { destroyTcp, tcpConnections } from '../../native/router-addon/index.js';
+import { errorOf, loopbackPair } from './fixtures/loopback-pair.js';
 
 const root = process.getuid?.() === 0;
 
-async function pair(): Promise<{ server: net.Server; client: net.Socket; accepted: net.Socket; port: number }> {
-  const server = net.createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const port = (server.address() as AddressInfo).port;
-  const acceptedP = once(server, 'connection') as Promise<[net.Socket]>;
-  const client = net.connect(port, '127.0.0.1');
-  await once(client, 'connect');
-  const [accepted] = await acceptedP;
-  return { server, client, accepted, port };
-}
-
-function errorOf(s: net.Socket): Promise<string> {
-  return new Promise((resolve) => {
-    s.once('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
-    s.once('close', () => resolve('closed'));
-  });
-}
-
 test.serial('tcpConnections lists both ends with cookies; listeners only when asked', async (t) => {
-  const { server, client, accepted, port } = await pair();
+  const { server, client, accepted, port } = await loopbackPair();
   try {
     const mine = tcpConnections().filter((c) => c.sport === port || c.dport === port);
     t.is(mine.length, 2);
@@ -53,7 +34,7 @@ test.serial('destroyTcp aborts the socket: its owner sees ECONNABORTED, the peer
     t.pass();
     return;
   }
-  const { server, client, accepted, port } = await pair();
+  const { server, client, accepted, port } = await loopbackPair();
   try {
     const out = tcpConnections().find((c) => c.dport === port)!;
     const clientErr = errorOf(client);
