@@ -63,8 +63,15 @@ async function fdsSettle(t: { log: (...a: unknown[]) => void; deepEqual: (a: unk
   t.deepEqual(extra(), [], 'the daemon holds no fd it did not hold before');
 }
 
-async function routerStatus(slim: SlimDaemon) {
-  return ((await slim.status()) as unknown as { router: Record<string, number> }).router;
+/** The router's counters in `slim status` that these tests read (a missing one fails the test). */
+async function routerStatus(slim: SlimDaemon): Promise<{ hostile: number; replaced: number; pendingAnnouncements: number }> {
+  const router = ((await slim.status()) as unknown as { router: Record<string, unknown> }).router;
+  const counter = (name: string): number => {
+    const v = router[name];
+    if (typeof v !== 'number') throw new Error(`slim status shows no router.${name}: ${JSON.stringify(router)}`);
+    return v;
+  };
+  return { hostile: counter('hostile'), replaced: counter('replaced'), pendingAnnouncements: counter('pendingAnnouncements') };
 }
 
 /** One TCP connection to the router port that sends `bytes` and waits for the router to close it. */

@@ -148,7 +148,8 @@ async function restart(t: ExecutionContext<Ctx>, args: string[]): Promise<void> 
   await waitFor('an echo through the restarted router', async () =>
     (await h1.docker(['exec', 'atk', 'sh', '-c', `echo warm | timeout 5 socat -t 2 - TCP:${srv}:7000`], { allowFail: true })).stdout.trim() === 'warm' || undefined);
   const log = readFileSync(path.join(t.context.h1.dir, 'slim-1.log'), 'utf8').split('\n');
-  t.log(log.slice(log.lastIndexOf(log.findLast((l) => l.includes('"msg":"listening on the plugin socket"')) ?? '')).filter((l) => /secure|trusted/.test(l)).join('\n'));
+  const lastStart = log.map((l) => l.includes('"msg":"listening on the plugin socket"')).lastIndexOf(true);
+  t.log(log.slice(Math.max(lastStart, 0)).filter((l) => /secure|trusted/.test(l)).join('\n'));
 }
 
 test.serial('secure-partial: the cgroup programs on the daemon\'s own cgroup, reported in logs and status', async (t) => {

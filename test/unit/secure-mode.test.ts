@@ -59,7 +59,7 @@ test('overlay_addr_by_cookie values: the same bytes as struct slim_overlay_addrs
   const bin = join(mkdtempSync(join(tmpdir(), 'slim-secure-')), 'secure-addrs');
   execFileSync('cc', ['-std=c11', '-Wall', '-Wextra', '-Werror', '-o', bin, source]);
   const out = execFileSync(bin, ['10.87.0.2:41000', '10.87.0.3:7000', '10.77.5.11:52000', '10.77.5.12:39000'], { encoding: 'utf8' }).trim().split('\n');
-  const [size, hex] = out[0]!.split(' ');
+  const [size = '', hex = ''] = out[0]!.split(' ');
   const ours = encodeAddrs({
     overlayLocal: { ip: '10.87.0.2', port: 41000 }, overlayPeer: { ip: '10.87.0.3', port: 7000 },
     hostLocal: { ip: '10.77.5.11', port: 52000 }, hostPeer: { ip: '10.77.5.12', port: 39000 },
