@@ -2,13 +2,15 @@
 // 1. one host: a dockerd, the Slim daemon beside it (legacy plugin socket), a Slim network and two
 //    containers talking TCP and UDP over it;
 // 2. two hosts: the managed plugin built and pushed to a registry, installed on both, a swarm, a
-//    Slim network across it and the example stack, client and server on different hosts.
+//    Slim network across it and the example stack, client and server on different hosts; then the
+//    same stack with socket replacement (shim-stack.yml): its TCP no longer crosses VXLAN, and the
+//    client's connection is a socket of the host's own namespace.
 import { buildImages, loadImages } from '../test/harness/images.js';
 import path from 'node:path';
 import { REPO_ROOT, SlimDaemon, SLIM_CLI } from '../test/harness/slim.js';
 import { SlimSwarm } from '../test/harness/swarm.js';
 import { World, type Host } from '../test/harness/world.js';
-import { containerIp, createSlimNetwork, DEBIAN, echoOver, runDetached, waitFor } from '../test/host/docker-helpers.js';
+import { containerIp, createSlimNetwork, DEBIAN, echoOver, runDetached, vxlanBytes, waitFor } from '../test/host/docker-helpers.js';
 
 const say = (text: string) => process.stdout.write(`\n== ${text}\n`);
 const show = (text: string) => process.stdout.write(`${text.trimEnd().replace(/^/gm, '   ')}\n`);
@@ -78,11 +80,40 @@ async function twoHosts(): Promise<void> {
     say('the manager\'s VXLAN forwarding entries, programmed from etcd (no flooding, no learning)');
     const vxlan = (await m.run(['ip', '-br', 'link', 'show', 'type', 'vxlan'])).stdout.split(/\s+/).find((n) => n.startsWith('slx-')) ?? '';
     show((await m.run(['bridge', 'fdb', 'show', 'dev', vxlan])).stdout.split('\n').filter((l) => l.includes('dst')).join('\n'));
-    say('cleaning up: stack, network, swarm, registry, etcd, namespaces');
+    show(await echoTenMegabytes(swarm, client, 'echo stack, on Slim\'s overlay'));
+
+    say('docker stack rm echo; docker stack deploy -c swarm-examples/shim-stack.yml fast   (the same stack, plus two opt-in lines per service)');
     await m.docker(['stack', 'rm', 'echo']);
+    await waitFor('the echo stack to be gone', async () => {
+      for (const h of [m, w]) if ((await h.docker(['ps', '-q', '-f', 'name=echo_'])).stdout.trim()) return false;
+      return true;
+    }, 60_000);
+    await swarm.dockerWithEnv(['stack', 'deploy', '--resolve-image', 'never', '-c', path.join(REPO_ROOT, 'swarm-examples/shim-stack.yml'), 'fast'], { SLIM_EXAMPLE_IMAGE: DEBIAN });
+    const fast = await waitFor('the fast client task', async () => (await m.docker(['ps', '-q', '-f', 'name=fast_client'])).stdout.trim() || undefined, 90_000);
+    await waitFor('the fast server to answer', async () => (await echoOver(m, fast, 'server', 'TCP', true)) === 'hello-TCP' || undefined, 90_000);
+    show(await echoTenMegabytes(swarm, fast, 'shim stack, on host sockets'));
+    say(`a connection of the fast client as ${m.name}'s own namespace sees it: a host socket, held by socat in the container`);
+    await m.docker(['exec', '-d', fast, 'sh', '-c', 'sleep 4 | socat -t 4 - TCP:server:7000']);
+    const held = await waitFor('the connection to show in ss', async () => {
+      const lines = (await m.run(['ss', '-tnp', 'state', 'established'])).stdout.split('\n').filter((l) => l.includes('"socat"'));
+      return lines.length ? lines.join('\n') : undefined;
+    }, 10_000);
+    show(held);
+    say('cleaning up: stack, network, swarm, registry, etcd, namespaces');
+    await m.docker(['stack', 'rm', 'fast']);
   } finally {
     await swarm.destroy();
   }
+}
+
+/** Sends 10 MB from the client container to the echo server and back; says what crossed VXLAN. */
+async function echoTenMegabytes(swarm: SlimSwarm, client: string, label: string): Promise<string> {
+  const hosts = [swarm.manager, ...swarm.workers];
+  const vxlanNow = async () => (await Promise.all(hosts.map(vxlanBytes))).reduce((a, b) => a + b, 0);
+  const before = await vxlanNow();
+  const echoed = (await swarm.manager.docker(['exec', client, 'sh', '-c', 'head -c 10000000 /dev/zero | socat -t 5 - TCP:server:7000 | wc -c'], { timeoutMs: 60_000 })).stdout.trim();
+  const crossed = (await vxlanNow()) - before;
+  return `${label}: 10 MB to the server, ${echoed} bytes echoed back; ${(crossed / 1e6).toFixed(1)} MB on the two hosts' VXLAN devices (sent plus received)`;
 }
 
 main().catch((err: Error) => {

@@ -35,6 +35,13 @@ export async function containerIp(host: Host, container: string, network: string
   return stdout.trim();
 }
 
+/** Bytes received plus sent by all of Slim's VXLAN devices on a host: what crossed its overlay. */
+export async function vxlanBytes(h: Host): Promise<number> {
+  const { stdout } = await h.run(['ip', '-j', '-s', 'link', 'show']);
+  const links = JSON.parse(stdout) as { ifname: string; stats64: { rx: { bytes: number }; tx: { bytes: number } } }[];
+  return links.filter((l) => l.ifname.startsWith('slx-')).reduce((sum, l) => sum + l.stats64.rx.bytes + l.stats64.tx.bytes, 0);
+}
+
 /** Kernel links in the host's namespace that Slim names (bridges, VXLAN devices, veths). */
 export async function slimLinks(host: Host): Promise<string[]> {
   const { stdout } = await host.run(['ip', '-j', 'link', 'show']);

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { REPO_ROOT } from '../harness/slim.js';
 import { SlimSwarm } from '../harness/swarm.js';
 import type { Host } from '../harness/world.js';
-import { BUSYBOX, DEBIAN, containerIp, execIn, replicasRunning, waitFor } from './docker-helpers.js';
+import { BUSYBOX, DEBIAN, containerIp, execIn, replicasRunning, vxlanBytes, waitFor } from './docker-helpers.js';
 
 const test = anyTest as TestFn<{ swarm: SlimSwarm; server: string }>;
 const SHIM = path.join(REPO_ROOT, 'native/shim/build/glibc/libslimsocket.so');
@@ -42,12 +42,6 @@ async function run(h: Host, name: string, extra: string[], cmd: string[], image 
 }
 
 /** Bytes through every Slim VXLAN device of the host, both directions. */
-async function vxlanBytes(h: Host): Promise<number> {
-  const { stdout } = await h.run(['ip', '-j', '-s', 'link', 'show']);
-  const links = JSON.parse(stdout) as { ifname: string; stats64: { rx: { bytes: number }; tx: { bytes: number } } }[];
-  return links.filter((l) => l.ifname.startsWith('slx-')).reduce((sum, l) => sum + l.stats64.rx.bytes + l.stats64.tx.bytes, 0);
-}
-
 /** Sends n bytes from the client container to the sink and returns the VXLAN bytes it cost (both hosts). */
 async function transfer(t: { context: { swarm: SlimSwarm; server: string } }, client: string, n: number, proto: 'TCP' | 'UDP' = 'TCP') {
   const { swarm, server } = t.context;
