@@ -512,6 +512,36 @@ function methodFamilies(method: string, b: Baseline): Family[] {
         (rng) => ({ family: 'unallocated-address', body: json({ PoolID: b.poolId, Address: rng.pick(['10.77.0.70', '10.77.0.254/24', '10.99.0.1', '10.77.0.0', '10.77.0.255']) }), expect: EMPTY_OK }),
         (rng) => ({ family: 'bad-address', body: json({ PoolID: b.poolId, Address: badIp(rng) }), expect: ERR }),
       ];
+    // `slim policy`'s methods. Only refused requests are sent (the storm must leave the state as it
+    // was): every Add below breaks one rule of the request shape, and the baseline has no rules, so
+    // every Remove names none.
+    case 'Slim.Policy.Add': {
+      const any = { kind: 'any' };
+      const rule = (over: Record<string, unknown> = {}) => ({ action: 'allow', from: any, to: any, ...over });
+      return [
+        (rng) => ({ family: 'bad-action', body: json(rule({ action: rng.pick<unknown>(['permit', 'ALLOW', '', 1, null, rng.junk()]) })), expect: ERR }),
+        (rng) => ({ family: 'missing-side', body: json(rng.pick([{ action: 'deny', from: any }, { action: 'deny', to: any }, { action: 'deny' }])), expect: ERR }),
+        (rng) => ({ family: 'bad-selector', body: json(rule({ [rng.pick(['from', 'to'])]: rng.pick<unknown>([
+          { kind: 'host' }, { kind: 'network' }, { kind: 'service', name: '' }, { kind: 'container', name: 5 },
+          { kind: 'label' }, { kind: 'label', key: 'a', value: '' }, { kind: 'any', name: 'x' }, { kind: '__proto__' },
+          'any', null, [any], notAnObject(rng),
+        ]) })), expect: ERR }),
+        (rng) => ({ family: 'control-chars-in-name', body: json(rule({ to: { kind: 'service', name: `web${rng.pick(['\u0000', '\n', '\u001b[2J', '\u007f'])}x` } })), expect: ERR }),
+        (rng) => ({ family: 'long-name', body: json(rule({ from: { kind: 'container', name: 'c'.repeat(257 + rng.int(5000)) } })), expect: ERR }),
+        (rng) => ({ family: 'bad-port', body: json(rule({ port: rng.pick<unknown>([0, -1, 65536, 1.5, '80', null, 1e999]) })), expect: ERR }),
+        (rng) => ({ family: 'bad-position', body: json(rule({ position: rng.pick<unknown>([0, -3, 1001, 2.5, '1']) })), expect: ERR }),
+        (rng) => ({ family: 'unknown-key', body: json(rule({ [rng.pick(['id', 'Action', 'priority', 'expires'])]: rng.junk() })), expect: ERR }),
+        () => ({ family: 'proto-keys', body: withRawKeys(rule({ port: 0 }), { __proto__: '{"action":"deny"}', constructor: '{"prototype":{"polluted":true}}' }), expect: ERR }),
+      ];
+    }
+    case 'Slim.Policy.Remove':
+      return [
+        (rng) => ({ family: 'no-such-rule', body: json({ ids: [rng.pick(['p0000', 'p', unknownId(rng), ...PROTO_NAMES])] }), expect: ERR }),
+        (rng) => ({ family: 'bad-ids', body: json({ ids: rng.pick<unknown>([[], '', 'p1234', [5], [''], ['x'.repeat(65)], null, Array.from({ length: 1001 }, (_, i) => `p${i}`)]) }), expect: ERR }),
+        (rng) => ({ family: 'unknown-key', body: json({ ids: ['p1'], all: rng.pick<unknown>([true, 1, 'yes']) }), expect: ERR }),
+      ];
+    case 'Slim.Policy.List':
+      return [(rng) => ({ family: 'unknown-key', body: json({ [rng.pick(['all', 'id', 'verbose'])]: rng.pick<unknown>([true, 'x', 1]) }), expect: ERR })];
     default:
       return [];
   }

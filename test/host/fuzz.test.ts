@@ -15,6 +15,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import test, { type ExecutionContext } from 'ava';
 import { pluginRoutes } from '../../driver/plugin/routes.js';
+import { policyRoutes } from '../../driver/policy/rules-api.js';
 import { generate, UNCLEAR_ERROR, uncoveredMethods, type Baseline, type FuzzCase } from './fuzz-cases.js';
 import { rawRequest, type RawReply } from '../harness/raw-request.js';
 
@@ -322,9 +323,9 @@ async function createBaseline(t: ExecutionContext): Promise<Baseline> {
   };
 }
 
-/** The route table as the daemon has it (handlers are never called here). */
+/** The route table as the daemon has it, `slim policy`'s methods included (handlers are never called here). */
 function routeMethods(): string[] {
-  return Object.keys(pluginRoutes({} as never, {} as never, async () => ({})));
+  return Object.keys({ ...pluginRoutes({} as never, {} as never, async () => ({})), ...policyRoutes({} as never, { info: () => undefined }) });
 }
 
 test.serial('storm: 1,000+ malformed or hostile requests to every method; the daemon survives and nothing changes', async (t) => {
