@@ -1,19 +1,11 @@
 // The inet_diag_sockid the policy gate builds from a replaced connection's host addresses and
 // its cookie (driver/policy/gate.ts) names that very socket to SOCK_DESTROY, and no other: a
 // loopback connection of this process. Destroying needs CAP_NET_ADMIN (skipped without root).
-import test from 'ava';
 import { destroyTcp, tcpConnections } from '../../native/router-addon/index.js';
-import { errorOf, loopbackPair } from './fixtures/loopback-pair.js';
+import { errorOf, loopbackPair, testAsRoot } from './fixtures/loopback-pair.js';
 import { sockid } from '../../driver/policy/gate.js';
 
-const root = process.getuid?.() === 0;
-
-test.serial('the sockid the gate builds from addresses and cookie names the same socket; a wrong cookie names none', async (t) => {
-  if (!root) {
-    t.log('SKIPPED: destroying sockets needs CAP_NET_ADMIN (run as root)');
-    t.pass();
-    return;
-  }
+testAsRoot('the sockid the gate builds from addresses and cookie names the same socket; a wrong cookie names none', async (t) => {
   const { server, client, accepted, port } = await loopbackPair();
   try {
     const out = tcpConnections().find((c) => c.dport === port)!;

@@ -3,7 +3,7 @@
 // skipped (said in the log), the listing is still checked.
 import test from 'ava';
 import { destroyTcp, tcpConnections } from '../../native/router-addon/index.js';
-import { errorOf, loopbackPair } from './fixtures/loopback-pair.js';
+import { errorOf, loopbackPair, testAsRoot } from './fixtures/loopback-pair.js';
 
 const root = process.getuid?.() === 0;
 
@@ -28,12 +28,7 @@ test.serial('tcpConnections lists both ends with cookies; listeners only when as
   }
 });
 
-test.serial('destroyTcp aborts the socket: its owner sees ECONNABORTED, the peer a reset; a second time finds nothing', async (t) => {
-  if (!root) {
-    t.log('SKIPPED: destroying sockets needs CAP_NET_ADMIN (run as root)');
-    t.pass();
-    return;
-  }
+testAsRoot('destroyTcp aborts the socket: its owner sees ECONNABORTED, the peer a reset; a second time finds nothing', async (t) => {
   const { server, client, accepted, port } = await loopbackPair();
   try {
     const out = tcpConnections().find((c) => c.dport === port)!;
