@@ -27,41 +27,26 @@ static __always_inline bool foreign(void *ctx)
 	return bpf_get_netns_cookie(ctx) != slim_caller_netns_cookie();
 }
 
-SEC("cgroup/connect4")
-int slim_connect4(struct bpf_sock_addr *ctx)
+/* connect and bind on a host socket from another netns: refused (the verdict 0 is EPERM). */
+static __always_inline int refuse_foreign(struct bpf_sock_addr *ctx, enum slim_stat what)
 {
 	if (ctx->type != SOCK_STREAM || !foreign(ctx))
 		return 1;
-	slim_count(SLIM_STAT_CONNECT_DENIED);
-	return 0; /* EPERM */
+	slim_count(what);
+	return 0;
 }
+
+SEC("cgroup/connect4")
+int slim_connect4(struct bpf_sock_addr *ctx) { return refuse_foreign(ctx, SLIM_STAT_CONNECT_DENIED); }
 
 SEC("cgroup/connect6")
-int slim_connect6(struct bpf_sock_addr *ctx)
-{
-	if (ctx->type != SOCK_STREAM || !foreign(ctx))
-		return 1;
-	slim_count(SLIM_STAT_CONNECT_DENIED);
-	return 0;
-}
+int slim_connect6(struct bpf_sock_addr *ctx) { return refuse_foreign(ctx, SLIM_STAT_CONNECT_DENIED); }
 
 SEC("cgroup/bind4")
-int slim_bind4(struct bpf_sock_addr *ctx)
-{
-	if (ctx->type != SOCK_STREAM || !foreign(ctx))
-		return 1;
-	slim_count(SLIM_STAT_BIND_DENIED);
-	return 0;
-}
+int slim_bind4(struct bpf_sock_addr *ctx) { return refuse_foreign(ctx, SLIM_STAT_BIND_DENIED); }
 
 SEC("cgroup/bind6")
-int slim_bind6(struct bpf_sock_addr *ctx)
-{
-	if (ctx->type != SOCK_STREAM || !foreign(ctx))
-		return 1;
-	slim_count(SLIM_STAT_BIND_DENIED);
-	return 0;
-}
+int slim_bind6(struct bpf_sock_addr *ctx) { return refuse_foreign(ctx, SLIM_STAT_BIND_DENIED); }
 
 SEC("cgroup/setsockopt")
 int slim_setsockopt(struct bpf_sockopt *ctx)
